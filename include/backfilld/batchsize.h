@@ -1,0 +1,29 @@
+/* batchsize.h - adaptive batch size: aim each batch at a target duration.
+ *
+ * Grows gently (at most +25% a batch), cuts hard: a batch over twice the target
+ * is cut in proportion, a lock or statement timeout halves the size and holds
+ * growth back for a few batches so that the size does not flap. */
+#ifndef BACKFILLD_BATCHSIZE_H
+#define BACKFILLD_BATCHSIZE_H
+
+#include <stdint.h>
+
+#define BATCHSIZE_HOLD_AFTER_CUT 5
+
+struct batchsize {
+	int64_t size, min, max;
+	int64_t target_ms;
+	int hold; /* successful batches left before growing again */
+};
+
+void batchsize_init(struct batchsize *b, int64_t size, int64_t min, int64_t max,
+		    int64_t target_ms);
+/* New limits from live tuning; the size is clamped into them. */
+void batchsize_limits(struct batchsize *b, int64_t min, int64_t max, int64_t target_ms);
+/* A committed batch took ms; full is 0 for the short last batch of the range, which
+ * says nothing about the right size. */
+void batchsize_success(struct batchsize *b, int full, double ms);
+/* The batch failed on a lock or statement timeout, or as a deadlock victim. */
+void batchsize_timeout(struct batchsize *b);
+
+#endif

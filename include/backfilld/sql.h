@@ -1,0 +1,68 @@
+/* sql.h - every statement backfilld sends, built in one place.
+ *
+ * Identifiers are quoted by the driver; values travel as parameters ($n / ?), each
+ * placeholder used once and numbered in the order the caller passes values. The
+ * user's `set` expressions and `where` guard are SQL by design and are the only
+ * text taken from the configuration. */
+#ifndef BACKFILLD_SQL_H
+#define BACKFILLD_SQL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backfilld/db.h"
+
+struct config;
+struct config_assign;
+
+struct sql {
+	enum db_dialect dialect;
+	size_t nkey;
+	char *table;       /* quoted, schema-qualified when configured */
+	char *table_name;  /* schema.name as the catalog spells it, for messages */
+	char *ckpt;        /* checkpoint table, quoted */
+	char *keys;        /* "k1", "k2" */
+	char *keys_desc;   /* "k1" DESC, "k2" DESC */
+	char *guard;       /* (where) or the default: every set column IS NULL */
+	char *set_list;    /* "c" = (expr), … */
+	char *diff;        /* a set column differs from its expression, NULL-safe */
+	char *quoted_key[8];
+};
+
+/* Builds the fragments for cfg, quoting with db (connected). With rollback set,
+ * the statements are those of the inverse job: rollback.set, guarded by "some set
+ * column IS NOT NULL". NULL with err filled on failure. */
+struct sql *sql_new(const struct config *cfg, struct db *db, int rollback, char *err,
+		    size_t errlen);
+void sql_free(struct sql *s);
+
+/* The catalog lookup of the table's columns: (name, is_numeric) rows, no rows when
+ * the table is missing. One parameter: the quoted table name (PostgreSQL) / schema
+ * and name (MySQL: two). */
+const char *sql_columns(const struct sql *s);
+
+/* SELECT key FROM t ORDER BY key DESC LIMIT 1 (ASC with lowest) */
+char *sql_high_water(const struct sql *s, int lowest);
+
+/* The batch's upper bound: the n-th key after the cursor, not beyond high_water.
+ * Parameters: cursor parts (unless first), then high_water parts. */
+char *sql_upper_bound(const struct sql *s, int first, int64_t n);
+
+/* UPDATE t SET … WHERE key > cursor AND key <= upper AND (guard).
+ * Parameters: cursor parts (unless first), then upper parts. */
+char *sql_update(const struct sql *s, int first);
+
+/* SELECT pending, diverged, rows over (cursor, upper]; same parameters. */
+char *sql_count(const struct sql *s, int first);
+
+/* EXPLAIN of the batch UPDATE: proves that table, columns and expressions resolve
+ * without touching a row. Parameters as sql_update(first = 0). */
+char *sql_explain_update(const struct sql *s);
+
+/* BEGIN with this batch's timeouts (several statements, no parameters). */
+char *sql_begin(const struct sql *s, int64_t lock_timeout_ms, int64_t statement_timeout_ms);
+
+/* Estimated rows of the table (planner statistics); one row, one value. */
+const char *sql_estimate(const struct sql *s);
+
+#endif

@@ -1,0 +1,60 @@
+/* batchsize.c - adaptive batch size: aim each batch at a target duration. */
+#include "backfilld/batchsize.h"
+
+static int64_t clamp(const struct batchsize *b, double v)
+{
+	if (v < (double)b->min)
+		return b->min;
+	if (v > (double)b->max)
+		return b->max;
+	return (int64_t)v;
+}
+
+void batchsize_init(struct batchsize *b, int64_t size, int64_t min, int64_t max,
+		    int64_t target_ms)
+{
+	b->min = min;
+	b->max = max;
+	b->target_ms = target_ms;
+	b->hold = 0;
+	b->size = clamp(b, (double)size);
+}
+
+void batchsize_limits(struct batchsize *b, int64_t min, int64_t max, int64_t target_ms)
+{
+	b->min = min;
+	b->max = max;
+	b->target_ms = target_ms;
+	b->size = clamp(b, (double)b->size);
+}
+
+void batchsize_success(struct batchsize *b, int full, double ms)
+{
+	double target = (double)b->target_ms, ratio;
+
+	if (ms < 1.0)
+		ms = 1.0;
+	ratio = target / ms;
+	if (ms > 2.0 * target) {
+		/* far too slow: cut to what would have met the target */
+		b->size = clamp(b, (double)b->size * ratio);
+		b->hold = BATCHSIZE_HOLD_AFTER_CUT;
+		return;
+	}
+	if (ms > 1.2 * target) {
+		b->size = clamp(b, (double)b->size * 0.8);
+		return;
+	}
+	if (b->hold > 0) {
+		b->hold--;
+		return;
+	}
+	if (full && ms < 0.8 * target)
+		b->size = clamp(b, (double)b->size * (ratio < 1.25 ? ratio : 1.25) + 1.0);
+}
+
+void batchsize_timeout(struct batchsize *b)
+{
+	b->size = clamp(b, (double)b->size / 2.0);
+	b->hold = BATCHSIZE_HOLD_AFTER_CUT;
+}

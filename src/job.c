@@ -1,0 +1,1297 @@
+/* job.c - the batch executor: a backfill job as an explicit state machine. */
+#include "backfilld/job.h"
+#include "backfilld/batchsize.h"
+#include "backfilld/checkpoint.h"
+#include "backfilld/config.h"
+#include "backfilld/db.h"
+#include "backfilld/json.h"
+#include "backfilld/log.h"
+#include "backfilld/sql.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define JOB_MAX_PARAMS (2 * CONFIG_MAX_KEY_PARTS + 4)
+#define VERIFY_CHUNK 20000
+#define RECONNECT_MIN 0.1
+#define RECONNECT_MAX 30.0
+#define RETRY_BACKOFF_MAX 10.0
+
+/* What the query in flight is for: its callback dispatches on this. */
+enum step {
+	STEP_NONE,
+	STEP_CONNECT,
+	STEP_COLUMNS,
+	STEP_EXPLAIN,
+	STEP_LOCK,
+	STEP_OWNER,
+	STEP_CREATE,
+	STEP_LOAD,
+	STEP_DELETE,
+	STEP_HIGH_WATER,
+	STEP_INSERT,
+	STEP_RESUME,
+	STEP_LOWEST,
+	STEP_ESTIMATE,
+	STEP_BEGIN,
+	STEP_BOUND,
+	STEP_UPDATE,
+	STEP_ADVANCE,
+	STEP_COMMIT,
+	STEP_ROLLBACK,
+	STEP_STATE,
+	STEP_FINISH,
+	STEP_VERIFY_BOUND,
+	STEP_VERIFY_COUNT,
+};
+
+/* A key value: one text per key part, as the server prints it. */
+struct key {
+	char *part[CONFIG_MAX_KEY_PARTS];
+	int set;
+};
+
+struct job {
+	struct ev_loop *loop;
+	const struct config *cfg;
+	struct job_options opt;
+	char name[128];       /* the checkpoint row's job */
+	char lock_name[160];
+	char owner[300];      /* host:pid */
+	char hash[17];
+
+	struct db *db;
+	struct sql *sql;
+	enum step step;
+	enum job_state state;
+	int exit_code;
+	int connected_once;   /* startup is done: a lost connection is reconnected */
+	int have_row;         /* the checkpoint row exists: failures are recorded in it */
+
+	int numeric[CONFIG_MAX_KEY_PARTS];
+	struct key cursor, high, low, upper;
+	int64_t rows_done, batches_done;
+	int64_t rows_at_start;
+	int64_t estimate;
+
+	/* the batch in flight */
+	struct batchsize bs;
+	int64_t batch_n;
+	int upper_is_high;
+	int bound_found;
+	int64_t affected;
+	double batch_t0;
+	double last_batch_ms;
+	struct db_result saved_error;  /* the error a ROLLBACK is cleaning up after */
+	int attempts;                  /* consecutive failed attempts of this batch */
+	int64_t errors, retries;
+
+	/* requests, acted upon at batch boundaries */
+	int stop_requested;
+	int pause_requested;
+	int waiting;          /* idle on `wait` before the next batch */
+	const char *state_target; /* the checkpoint state being written */
+
+	ev_timer wait;        /* batch sleep, retry backoff, reconnect backoff */
+	ev_timer progress;
+	double reconnect_delay;
+
+	/* progress */
+	double t_start;
+	double active_s;      /* time spent running batches or sleeping between them */
+	double active_since;  /* 0 when not running */
+
+	/* verify */
+	struct key vcursor;
+	int64_t pending, diverged, checked;
+	int verify_after_run;
+};
+
+static void job_next_batch(struct job *job);
+static void job_send_load(struct job *job, enum step step);
+static void job_db_cb(const struct db_result *res, void *arg);
+static void job_fail(struct job *job, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+const char *job_state_name(enum job_state st)
+{
+	switch (st) {
+	case JOB_STARTING: return "starting";
+	case JOB_RUNNING: return "running";
+	case JOB_THROTTLED: return "throttled";
+	case JOB_PAUSED: return "paused";
+	case JOB_STOPPING: return "stopping";
+	case JOB_RECONNECTING: return "reconnecting";
+	case JOB_STOPPED: return "stopped";
+	case JOB_DONE: return "done";
+	case JOB_FAILED: return "failed";
+	}
+	return "unknown";
+}
+
+static void job_set_state(struct job *job, enum job_state st)
+{
+	double now = mono_now();
+
+	if (job->state == st)
+		return;
+	if (job->active_since > 0) {
+		job->active_s += now - job->active_since;
+		job->active_since = 0;
+	}
+	if (st == JOB_RUNNING)
+		job->active_since = now;
+	log_info("state %s -> %s", job_state_name(job->state), job_state_name(st));
+	job->state = st;
+}
+
+/* --- key values ---------------------------------------------------------- */
+
+static void key_clear(struct key *k)
+{
+	for (size_t i = 0; i < CONFIG_MAX_KEY_PARTS; i++) {
+		free(k->part[i]);
+		k->part[i] = NULL;
+	}
+	k->set = 0;
+}
+
+static int key_from_row(struct key *k, const struct db_result *res, int row, size_t n)
+{
+	key_clear(k);
+	for (size_t i = 0; i < n; i++) {
+		const char *v = db_value(res, row, (int)i);
+
+		if (!v)
+			return -EINVAL; /* a NULL key cannot be ordered past */
+		k->part[i] = strdup(v);
+		if (!k->part[i])
+			return -ENOMEM;
+	}
+	k->set = 1;
+	return 0;
+}
+
+static int key_from_json(struct key *k, const char *json, size_t n)
+{
+	char **v;
+	size_t cnt;
+
+	key_clear(k);
+	if (!json)
+		return 0;
+	if (json_parse_array(json, &v, &cnt) < 0)
+		return -EINVAL;
+	if (cnt != n) {
+		json_strv_free(v, cnt);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i]) {
+			json_strv_free(v, cnt);
+			key_clear(k);
+			return -EINVAL;
+		}
+		k->part[i] = v[i];
+		v[i] = NULL;
+	}
+	json_strv_free(v, cnt);
+	k->set = 1;
+	return 0;
+}
+
+static int key_copy(struct key *dst, const struct key *src, size_t n)
+{
+	key_clear(dst);
+	if (!src->set)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		dst->part[i] = strdup(src->part[i]);
+		if (!dst->part[i])
+			return -ENOMEM;
+	}
+	dst->set = 1;
+	return 0;
+}
+
+static int key_equal(const struct key *a, const struct key *b, size_t n)
+{
+	if (a->set != b->set)
+		return 0;
+	for (size_t i = 0; a->set && i < n; i++)
+		if (strcmp(a->part[i], b->part[i]) != 0)
+			return 0;
+	return 1;
+}
+
+static char *key_json(const struct job *job, const struct key *k)
+{
+	if (!k->set)
+		return NULL;
+	return json_encode_key(k->part, job->numeric, job->cfg->nkey);
+}
+
+/* Appends k's parts to params. */
+static void key_params(const struct job *job, const struct key *k, const char **params, int *n)
+{
+	for (size_t i = 0; i < job->cfg->nkey; i++)
+		params[(*n)++] = k->part[i];
+}
+
+/* --- progress ---------------------------------------------------------------- */
+
+/* Percent of the key range behind the cursor: by key value for a numeric single
+ * key, else by rows against the planner's estimate. */
+static double job_percent(const struct job *job)
+{
+	if (job->state == JOB_DONE)
+		return 100.0;
+	if (!job->high.set)
+		return 100.0;
+	if (!job->cursor.set)
+		return 0.0;
+	if (job->cfg->nkey == 1 && job->numeric[0] && job->low.set) {
+		long double lo = strtold(job->low.part[0], NULL);
+		long double hi = strtold(job->high.part[0], NULL);
+		long double cur = strtold(job->cursor.part[0], NULL);
+
+		if (hi > lo)
+			return (double)(100.0L * (cur - lo) / (hi - lo));
+	}
+	if (job->estimate > 0) {
+		double p = 100.0 * (double)job->rows_done / (double)job->estimate;
+
+		return p > 99.9 ? 99.9 : p;
+	}
+	return 0.0;
+}
+
+static double job_active_seconds(const struct job *job)
+{
+	return job->active_s + (job->active_since > 0 ? mono_now() - job->active_since : 0);
+}
+
+static void job_log_progress(struct job *job)
+{
+	double active = job_active_seconds(job);
+	double rate = active > 0 ? (double)(job->rows_done - job->rows_at_start) / active : 0;
+	double pct = job_percent(job);
+	char eta[32] = "unknown";
+
+	if (rate > 0 && pct > 0 && pct < 100 && job->rows_done > job->rows_at_start) {
+		double rows_left = (double)job->rows_done * (100.0 - pct) / pct;
+
+		snprintf(eta, sizeof(eta), "%.0fs", rows_left / rate);
+	}
+	log_info("progress %5.1f%%  rows %" PRId64 "  batches %" PRId64
+		 "  %.0f rows/s  batch %" PRId64 " (%.0f ms)  eta %s  state %s",
+		 pct, job->rows_done, job->batches_done, rate, job->bs.size, job->last_batch_ms,
+		 eta, job_state_name(job->state));
+}
+
+static void job_progress_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct job *job = w->data;
+
+	if (job->state == JOB_RUNNING || job->state == JOB_PAUSED ||
+	    job->state == JOB_RECONNECTING || job->state == JOB_THROTTLED)
+		job_log_progress(job);
+}
+
+/* --- issuing queries ------------------------------------------------------------ */
+
+static void job_send(struct job *job, enum step step, const char *sql, int n,
+		     const char *const *params)
+{
+	job->step = step;
+	if (!sql) {
+		job_fail(job, 1, "out of memory building a statement");
+		return;
+	}
+	if (db_query(job->db, sql, n, params, job_db_cb, job) < 0)
+		job_fail(job, 1, "internal error: a query was sent while another was in flight");
+}
+
+/* Same, for a statement built for this call. */
+static void job_send_owned(struct job *job, enum step step, char *sql, int n,
+			   const char *const *params)
+{
+	job_send(job, step, sql, n, params);
+	free(sql);
+}
+
+static void job_exit(struct job *job, int code)
+{
+	job->exit_code = code;
+	ev_timer_stop(job->loop, &job->wait);
+	ev_timer_stop(job->loop, &job->progress);
+	db_close(job->db);
+	ev_break(job->loop, EVBREAK_ALL);
+}
+
+/* Writes a state into the checkpoint row; the callback continues from there. */
+static void job_write_state(struct job *job, const char *state, const char *error)
+{
+	char *sql = checkpoint_sql_state(job->sql);
+	const char *params[3] = { state, error, job->name };
+
+	job->state_target = state;
+	job_send_owned(job, STEP_STATE, sql, 3, params);
+}
+
+static void job_fail(struct job *job, int code, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_error("%s", msg);
+	job->exit_code = code;
+	job_set_state(job, JOB_FAILED);
+	/* record it where the row exists and the connection still works */
+	if (job->have_row && job->sql && !db_busy(job->db)) {
+		job_write_state(job, "failed", msg);
+		return;
+	}
+	job_exit(job, code);
+}
+
+/* --- reconnecting -------------------------------------------------------------------- */
+
+static void job_connect(struct job *job)
+{
+	job->step = STEP_CONNECT;
+	if (db_connect(job->db, job_db_cb, job) < 0)
+		job_fail(job, 1, "internal error: connect while busy");
+}
+
+static void job_wait(struct job *job, double seconds)
+{
+	job->waiting = 1;
+	ev_timer_stop(job->loop, &job->wait);
+	ev_timer_set(&job->wait, seconds, 0.);
+	ev_timer_start(job->loop, &job->wait);
+}
+
+static double jitter(double d)
+{
+	/* 50..100% of d: instances that failed together do not retry together */
+	return d * (0.5 + 0.5 * ((double)rand() / (double)RAND_MAX));
+}
+
+static void job_reconnect(struct job *job, const char *why)
+{
+	db_close(job->db);
+	if (job->state != JOB_RECONNECTING) {
+		log_warn("connection lost: %s; reconnecting from the checkpoint", why);
+		job->reconnect_delay = RECONNECT_MIN;
+		job_set_state(job, JOB_RECONNECTING);
+	} else {
+		log_warn("reconnect failed: %s; next attempt in %.1fs", why,
+			 job->reconnect_delay);
+	}
+	if (job->stop_requested) {
+		log_warn("stop requested while the database is unreachable: exiting; the job "
+			 "resumes from its last committed batch");
+		job_exit(job, 0);
+		return;
+	}
+	job->errors++;
+	job_wait(job, jitter(job->reconnect_delay));
+	job->reconnect_delay *= 2;
+	if (job->reconnect_delay > RECONNECT_MAX)
+		job->reconnect_delay = RECONNECT_MAX;
+}
+
+/* --- startup ------------------------------------------------------------------------------ */
+
+static void job_after_columns(struct job *job, const struct db_result *res)
+{
+	const struct config *cfg = job->cfg;
+	const char *params[JOB_MAX_PARAMS] = { 0 };
+	int n = 0;
+
+	if (res->nrows == 0) {
+		job_fail(job, 2, "%s: table %s not found (or not visible to this user)",
+			 cfg->path, job->sql->table_name);
+		return;
+	}
+	for (size_t i = 0; i < cfg->nkey; i++) {
+		int found = 0;
+
+		for (int r = 0; r < res->nrows; r++)
+			if (strcmp(db_value(res, r, 0), cfg->key[i]) == 0) {
+				found = 1;
+				job->numeric[i] = strcmp(db_value(res, r, 1), "1") == 0 ||
+						  strcmp(db_value(res, r, 1), "t") == 0;
+			}
+		if (!found) {
+			job_fail(job, 2, "%s: key column %s not found in table %s", cfg->path,
+				 cfg->key[i], job->sql->table_name);
+			return;
+		}
+	}
+	for (size_t i = 0; i < cfg->nset; i++) {
+		int found = 0;
+
+		for (int r = 0; r < res->nrows; r++)
+			if (strcmp(db_value(res, r, 0), cfg->set[i].column) == 0)
+				found = 1;
+		if (!found) {
+			job_fail(job, 2, "%s: set column %s not found in table %s", cfg->path,
+				 cfg->set[i].column, job->sql->table_name);
+			return;
+		}
+	}
+	if (job->opt.mode == JOB_MODE_VERIFY) {
+		job_send_load(job, STEP_LOAD);
+		return;
+	}
+	/* EXPLAIN resolves the expressions, the guard and the privileges without
+	 * touching a row; NULL bounds are enough for that */
+	n = 2 * (int)cfg->nkey;
+	job_send_owned(job, STEP_EXPLAIN, sql_explain_update(job->sql), n, params);
+}
+
+static void job_send_columns(struct job *job)
+{
+	const char *params[2];
+
+	if (job->sql->dialect == DB_DIALECT_POSTGRES) {
+		char *q = job->sql->table;
+
+		params[0] = q;
+		job_send(job, STEP_COLUMNS, sql_columns(job->sql), 1, params);
+	} else {
+		params[0] = job->cfg->table.schema;
+		params[1] = job->cfg->table.name;
+		job_send(job, STEP_COLUMNS, sql_columns(job->sql), 2, params);
+	}
+}
+
+static void job_send_lock(struct job *job)
+{
+	const char *params[1] = { job->lock_name };
+
+	job_send(job, STEP_LOCK, checkpoint_sql_lock(db_dialect(job->db)), 1, params);
+}
+
+static void job_send_load(struct job *job, enum step step)
+{
+	const char *params[1] = { job->name };
+
+	job_send_owned(job, step, checkpoint_sql_load(job->sql), 1, params);
+}
+
+static void job_send_high_water(struct job *job)
+{
+	job_send_owned(job, STEP_HIGH_WATER, sql_high_water(job->sql, 0), 0, NULL);
+}
+
+static void job_send_lowest(struct job *job)
+{
+	job_send_owned(job, STEP_LOWEST, sql_high_water(job->sql, 1), 0, NULL);
+}
+
+static void job_send_estimate(struct job *job)
+{
+	const char *params[2];
+
+	if (job->sql->dialect == DB_DIALECT_POSTGRES) {
+		params[0] = job->sql->table;
+		job_send(job, STEP_ESTIMATE, sql_estimate(job->sql), 1, params);
+	} else {
+		params[0] = job->cfg->table.schema;
+		params[1] = job->cfg->table.name;
+		job_send(job, STEP_ESTIMATE, sql_estimate(job->sql), 2, params);
+	}
+}
+
+/* The checkpoint row is read: start fresh, refuse, finish at once, or resume. */
+static void job_after_load(struct job *job, const struct db_result *res)
+{
+	struct checkpoint_row row;
+	int rc = checkpoint_row_parse(res, &row);
+
+	if (rc == -ENOMEM) {
+		job_fail(job, 1, "out of memory");
+		return;
+	}
+	if (rc == -ENOENT) {
+		if (job->connected_once) {
+			job_fail(job, 1, "checkpoint row of job %s disappeared while it ran",
+				 job->name);
+			return;
+		}
+		log_info("no checkpoint for job %s: taking the high-water mark", job->name);
+		job_send_high_water(job);
+		return;
+	}
+	if (job->opt.reset && !job->connected_once) {
+		const char *params[1] = { job->name };
+
+		log_warn("--reset: discarding the checkpoint of job %s (state %s, %" PRId64
+			 " rows done)", job->name, row.state, row.rows_done);
+		checkpoint_row_clear(&row);
+		job_send_owned(job, STEP_DELETE, checkpoint_sql_delete(job->sql), 1, params);
+		return;
+	}
+	if (strcmp(row.config_hash, job->hash) != 0) {
+		job_fail(job, 2,
+			 "%s: job %s has a checkpoint written for another table, key, set or "
+			 "where (config hash %s, now %s); run with --reset to start over",
+			 job->cfg->path, job->name, row.config_hash, job->hash);
+		checkpoint_row_clear(&row);
+		return;
+	}
+	if (strcmp(row.state, "done") == 0 && !job->connected_once) {
+		log_info("job %s is already done (%" PRId64 " rows in %" PRId64 " batches)",
+			 job->name, row.rows_done, row.batches_done);
+		printf("job %s is already done: %" PRId64 " rows in %" PRId64 " batches\n",
+		       job->name, row.rows_done, row.batches_done);
+		checkpoint_row_clear(&row);
+		job_exit(job, 0);
+		return;
+	}
+	if (key_from_json(&job->cursor, row.cursor, job->cfg->nkey) < 0 ||
+	    key_from_json(&job->high, row.high_water, job->cfg->nkey) < 0) {
+		job_fail(job, 1, "checkpoint row of job %s holds an unreadable cursor (%s) or "
+			 "high_water (%s)", job->name, row.cursor ? row.cursor : "NULL",
+			 row.high_water ? row.high_water : "NULL");
+		checkpoint_row_clear(&row);
+		return;
+	}
+	job->rows_done = row.rows_done;
+	job->batches_done = row.batches_done;
+	if (!job->connected_once) {
+		job->rows_at_start = row.rows_done;
+		log_info("resuming job %s (was %s, last owner %s) at cursor %s: %" PRId64
+			 " rows in %" PRId64 " batches done", job->name, row.state,
+			 row.owner ? row.owner : "unknown", row.cursor ? row.cursor : "start",
+			 row.rows_done, row.batches_done);
+	} else {
+		log_info("reconnected: resuming at cursor %s", row.cursor ? row.cursor : "start");
+	}
+	checkpoint_row_clear(&row);
+	{
+		const char *params[2] = { job->owner, job->name };
+
+		job->have_row = 1;
+		job_send_owned(job, STEP_RESUME, checkpoint_sql_resume(job->sql), 2, params);
+	}
+}
+
+static void job_after_high_water(struct job *job, const struct db_result *res)
+{
+	char *hw = NULL, sz[32];
+	const char *params[5];
+
+	key_clear(&job->cursor);
+	if (res->nrows > 0) {
+		if (key_from_row(&job->high, res, 0, job->cfg->nkey) < 0) {
+			job_fail(job, 1, "the key of table %s has NULL values; a key must be "
+				 "NOT NULL", job->sql->table_name);
+			return;
+		}
+		hw = key_json(job, &job->high);
+		if (!hw) {
+			job_fail(job, 1, "out of memory");
+			return;
+		}
+		log_info("high-water mark %s", hw);
+	} else {
+		key_clear(&job->high);
+		log_info("table %s is empty: nothing to do", job->sql->table_name);
+	}
+	snprintf(sz, sizeof(sz), "%" PRId64, job->bs.size);
+	params[0] = job->name;
+	params[1] = hw;
+	params[2] = job->hash;
+	params[3] = job->owner;
+	params[4] = sz;
+	job->rows_done = job->batches_done = job->rows_at_start = 0;
+	job_send_owned(job, STEP_INSERT, checkpoint_sql_insert(job->sql), 5, params);
+	free(hw);
+}
+
+static void job_begin_running(struct job *job)
+{
+	if (!job->connected_once) {
+		job->connected_once = 1;
+		if (job->cfg->log.progress_interval_ms > 0) {
+			double iv = (double)job->cfg->log.progress_interval_ms / 1000.0;
+
+			ev_timer_set(&job->progress, iv, iv);
+			ev_timer_start(job->loop, &job->progress);
+		}
+	}
+	job->reconnect_delay = RECONNECT_MIN;
+	job_set_state(job, JOB_RUNNING);
+	job_next_batch(job);
+}
+
+/* --- verify walk ------------------------------------------------------------------------- */
+
+static void job_verify_next(struct job *job)
+{
+	const char *params[JOB_MAX_PARAMS];
+	int n = 0;
+
+	if (!job->high.set || (job->vcursor.set && key_equal(&job->vcursor, &job->high,
+							      job->cfg->nkey))) {
+		if (job->opt.json && job->opt.mode == JOB_MODE_VERIFY)
+			printf("{\"job\":\"%s\",\"pending\":%" PRId64 ",\"diverged\":%" PRId64
+			       ",\"rows_checked\":%" PRId64 "}\n",
+			       job->name, job->pending, job->diverged, job->checked);
+		else
+			printf("verify: %" PRId64 " pending, %" PRId64 " diverged, %" PRId64
+			       " rows checked\n",
+			       job->pending, job->diverged, job->checked);
+		fflush(stdout);
+		log_info("verify: %" PRId64 " pending, %" PRId64 " diverged, %" PRId64
+			 " rows checked", job->pending, job->diverged, job->checked);
+		if (job->opt.mode == JOB_MODE_VERIFY)
+			job_exit(job, job->pending || job->diverged ? 3 : 0);
+		else
+			job_exit(job, 0);
+		return;
+	}
+	if (job->vcursor.set)
+		key_params(job, &job->vcursor, params, &n);
+	key_params(job, &job->high, params, &n);
+	job_send_owned(job, STEP_VERIFY_BOUND,
+		       sql_upper_bound(job->sql, !job->vcursor.set, VERIFY_CHUNK), n, params);
+}
+
+static void job_verify_after_bound(struct job *job, const struct db_result *res)
+{
+	const char *params[JOB_MAX_PARAMS];
+	int n = 0;
+	int rc = res->nrows > 0 ? key_from_row(&job->upper, res, 0, job->cfg->nkey)
+				: key_copy(&job->upper, &job->high, job->cfg->nkey);
+
+	if (rc < 0) {
+		job_fail(job, 1, "cannot read the key of table %s", job->sql->table_name);
+		return;
+	}
+	if (job->vcursor.set)
+		key_params(job, &job->vcursor, params, &n);
+	key_params(job, &job->upper, params, &n);
+	job_send_owned(job, STEP_VERIFY_COUNT, sql_count(job->sql, !job->vcursor.set), n,
+		       params);
+}
+
+static void job_verify_after_count(struct job *job, const struct db_result *res)
+{
+	if (res->nrows < 1 || res->ncols < 3) {
+		job_fail(job, 1, "unexpected answer to the verify count");
+		return;
+	}
+	job->pending += strtoll(db_value(res, 0, 0), NULL, 10);
+	job->diverged += strtoll(db_value(res, 0, 1), NULL, 10);
+	job->checked += strtoll(db_value(res, 0, 2), NULL, 10);
+	if (key_copy(&job->vcursor, &job->upper, job->cfg->nkey) < 0) {
+		job_fail(job, 1, "out of memory");
+		return;
+	}
+	job_verify_next(job);
+}
+
+static void job_verify_start(struct job *job)
+{
+	key_clear(&job->vcursor);
+	job->pending = job->diverged = job->checked = 0;
+	job_verify_next(job);
+}
+
+/* --- batches -------------------------------------------------------------------------------- */
+
+static void job_finish(struct job *job)
+{
+	const char *params[1] = { job->name };
+
+	job_send_owned(job, STEP_FINISH, checkpoint_sql_finish(job->sql), 1, params);
+}
+
+static void job_next_batch(struct job *job)
+{
+	char *sql;
+
+	job->waiting = 0;
+	if (job->stop_requested) {
+		job_set_state(job, JOB_STOPPING);
+		job_write_state(job, "stopped", NULL);
+		return;
+	}
+	if (job->pause_requested) {
+		if (job->state != JOB_PAUSED) {
+			job_set_state(job, JOB_PAUSED);
+			job_write_state(job, "paused", NULL);
+		}
+		return;
+	}
+	if (!job->high.set || (job->cursor.set && key_equal(&job->cursor, &job->high,
+							     job->cfg->nkey))) {
+		job_finish(job);
+		return;
+	}
+	job->batch_n = job->bs.size;
+	job->batch_t0 = mono_now();
+	sql = sql_begin(job->sql, job->cfg->batch.lock_timeout_ms,
+			job->cfg->batch.statement_timeout_ms);
+	job_send_owned(job, STEP_BEGIN, sql, 0, NULL);
+}
+
+static void job_wait_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct job *job = w->data;
+
+	job->waiting = 0;
+	if (job->state == JOB_RECONNECTING) {
+		job_connect(job);
+		return;
+	}
+	job_next_batch(job);
+}
+
+static void job_send_bound(struct job *job)
+{
+	const char *params[JOB_MAX_PARAMS];
+	int n = 0;
+
+	if (job->cursor.set)
+		key_params(job, &job->cursor, params, &n);
+	key_params(job, &job->high, params, &n);
+	job_send_owned(job, STEP_BOUND, sql_upper_bound(job->sql, !job->cursor.set, job->batch_n),
+		       n, params);
+}
+
+static void job_after_bound(struct job *job, const struct db_result *res)
+{
+	const char *params[JOB_MAX_PARAMS];
+	int n = 0, rc;
+
+	job->bound_found = res->nrows > 0;
+	rc = job->bound_found ? key_from_row(&job->upper, res, 0, job->cfg->nkey)
+			      : key_copy(&job->upper, &job->high, job->cfg->nkey);
+	if (rc < 0) {
+		job_fail(job, 1, "cannot read the key of table %s", job->sql->table_name);
+		return;
+	}
+	job->upper_is_high = key_equal(&job->upper, &job->high, job->cfg->nkey);
+	if (job->cursor.set)
+		key_params(job, &job->cursor, params, &n);
+	key_params(job, &job->upper, params, &n);
+	job_send_owned(job, STEP_UPDATE, sql_update(job->sql, !job->cursor.set), n, params);
+}
+
+static void job_after_update(struct job *job, const struct db_result *res)
+{
+	char rows[32], size[32], *cur = key_json(job, &job->upper);
+	const char *params[4] = { cur, rows, size, job->name };
+
+	if (!cur) {
+		job_fail(job, 1, "out of memory");
+		return;
+	}
+	job->affected = res->affected;
+	snprintf(rows, sizeof(rows), "%" PRId64, res->affected);
+	snprintf(size, sizeof(size), "%" PRId64, job->batch_n);
+	job_send_owned(job, STEP_ADVANCE, checkpoint_sql_advance(job->sql), 4, params);
+	free(cur);
+}
+
+static void job_after_commit(struct job *job)
+{
+	double ms = (mono_now() - job->batch_t0) * 1000.0;
+
+	key_copy(&job->cursor, &job->upper, job->cfg->nkey);
+	job->rows_done += job->affected;
+	job->batches_done++;
+	job->last_batch_ms = ms;
+	job->attempts = 0;
+	batchsize_success(&job->bs, job->bound_found, ms);
+	log_debug("batch %" PRId64 ": %" PRId64 " keys, %" PRId64 " rows, %.1f ms, next size %"
+		  PRId64, job->batches_done, job->batch_n, job->affected, ms, job->bs.size);
+	if (job->cfg->batch.sleep_ms > 0 && !job->upper_is_high && !job->stop_requested &&
+	    !job->pause_requested) {
+		job_wait(job, (double)job->cfg->batch.sleep_ms / 1000.0);
+		return;
+	}
+	job_next_batch(job);
+}
+
+static int retryable(enum db_error e)
+{
+	return e == DB_ERR_LOCK_TIMEOUT || e == DB_ERR_STATEMENT_TIMEOUT ||
+	       e == DB_ERR_DEADLOCK || e == DB_ERR_SERIALIZATION;
+}
+
+/* The batch's transaction has been rolled back: retry smaller, or give up. */
+static void job_after_rollback(struct job *job)
+{
+	struct db_result *e = &job->saved_error;
+	double delay;
+
+	job->errors++;
+	if (!retryable(e->error)) {
+		job_fail(job, 1, "batch failed: %s%s%s%s", e->message, e->sqlstate[0] ? " (SQLSTATE " : "",
+			 e->sqlstate, e->sqlstate[0] ? ")" : "");
+		return;
+	}
+	job->attempts++;
+	if (job->attempts > job->cfg->batch.max_retries) {
+		job_fail(job, 1, "batch failed %d times in a row (batch.max_retries %" PRId64
+			 "); last error: %s: %s", job->attempts, job->cfg->batch.max_retries,
+			 db_error_name(e->error), e->message);
+		return;
+	}
+	job->retries++;
+	batchsize_timeout(&job->bs);
+	delay = 0.1 * pow(2.0, job->attempts - 1);
+	if (delay > RETRY_BACKOFF_MAX)
+		delay = RETRY_BACKOFF_MAX;
+	delay = jitter(delay);
+	log_warn("batch after cursor %s failed (%s: %s); retry %d of %" PRId64
+		 " in %.2fs with batch size %" PRId64,
+		 job->cursor.set ? job->cursor.part[0] : "start", db_error_name(e->error),
+		 e->message, job->attempts, job->cfg->batch.max_retries, delay, job->bs.size);
+	job_wait(job, delay);
+}
+
+static int in_batch(enum step s)
+{
+	return s == STEP_BEGIN || s == STEP_BOUND || s == STEP_UPDATE || s == STEP_ADVANCE ||
+	       s == STEP_COMMIT;
+}
+
+/* --- the one callback ------------------------------------------------------------------------ */
+
+static void job_on_error(struct job *job, enum step step, const struct db_result *res)
+{
+	if (res->error == DB_ERR_CONNECTION && job->connected_once &&
+	    job->state != JOB_FAILED) {
+		job_reconnect(job, res->message);
+		return;
+	}
+	if (in_batch(step)) {
+		/* keep the error, roll the transaction back, then decide */
+		db_result_clear(&job->saved_error);
+		job->saved_error.error = res->error;
+		memcpy(job->saved_error.sqlstate, res->sqlstate, sizeof(res->sqlstate));
+		memcpy(job->saved_error.message, res->message, sizeof(res->message));
+		job_send(job, STEP_ROLLBACK, "ROLLBACK", 0, NULL);
+		return;
+	}
+	switch (step) {
+	case STEP_CONNECT:
+		if (job->state == JOB_RECONNECTING) {
+			if (res->error == DB_ERR_AUTH) {
+				job_fail(job, 1, "cannot reconnect: %s", res->message);
+				return;
+			}
+			job_reconnect(job, res->message);
+			return;
+		}
+		job_fail(job, 1, "cannot connect to the database: %s", res->message);
+		return;
+	case STEP_COLUMNS:
+		job_fail(job, 2, "%s: cannot read the columns of table %s: %s", job->cfg->path,
+			 job->sql->table_name, res->message);
+		return;
+	case STEP_EXPLAIN:
+		job_fail(job, 2, "%s: the batch statement for table %s does not work: %s%s%s%s",
+			 job->cfg->path, job->sql->table_name, res->message,
+			 res->sqlstate[0] ? " (SQLSTATE " : "", res->sqlstate,
+			 res->sqlstate[0] ? ")" : "");
+		return;
+	case STEP_OWNER:
+		job_fail(job, 1, "job %s is already running in another session (owner unknown)",
+			 job->name);
+		return;
+	case STEP_STATE:
+		if (job->state == JOB_FAILED) {
+			log_error("could not record the failure in the checkpoint row: %s",
+				  res->message);
+			job_exit(job, job->exit_code);
+			return;
+		}
+		break;
+	case STEP_ROLLBACK:
+		job_fail(job, 1, "rollback failed: %s", res->message);
+		return;
+	default:
+		break;
+	}
+	if (step == STEP_VERIFY_BOUND || step == STEP_VERIFY_COUNT)
+		job_fail(job, 1, "verify failed: %s", res->message);
+	else
+		job_fail(job, 1, "%s%s%s%s", res->message, res->sqlstate[0] ? " (SQLSTATE " : "",
+			 res->sqlstate, res->sqlstate[0] ? ")" : "");
+}
+
+static void job_after_state(struct job *job)
+{
+	const char *target = job->state_target;
+
+	job->state_target = NULL;
+	if (job->state == JOB_FAILED) {
+		job_exit(job, job->exit_code);
+		return;
+	}
+	if (strcmp(target, "stopped") == 0) {
+		job_set_state(job, JOB_STOPPED);
+		log_info("stopped at %s after %" PRId64 " rows in %" PRId64 " batches; run again to resume",
+			 job->cursor.set ? job->cursor.part[0] : "the start", job->rows_done,
+			 job->batches_done);
+		job_exit(job, 0);
+		return;
+	}
+	if (strcmp(target, "paused") == 0) {
+		log_info("paused after %" PRId64 " batches", job->batches_done);
+		if (!job->pause_requested || job->stop_requested) {
+			/* resumed or stopped while the pause was being recorded */
+			job_set_state(job, JOB_RUNNING);
+			if (job->stop_requested)
+				job_next_batch(job);
+			else
+				job_write_state(job, "running", NULL);
+		}
+		return;
+	}
+	/* "running": resumed from a pause */
+	log_info("resumed");
+	job_set_state(job, JOB_RUNNING);
+	job_next_batch(job);
+}
+
+static void job_db_cb(const struct db_result *res, void *arg)
+{
+	struct job *job = arg;
+	enum step step = job->step;
+
+	job->step = STEP_NONE;
+	if (res->error != DB_OK && step == STEP_LOAD && job->opt.mode == JOB_MODE_VERIFY &&
+	    res->error != DB_ERR_CONNECTION) {
+		/* no checkpoint table: verify the whole table as it is now */
+		job_send_high_water(job);
+		return;
+	}
+	/* two jobs creating the checkpoint table at once: one wins, both go on */
+	if (res->error != DB_OK && step != STEP_OWNER &&
+	    !(step == STEP_CREATE && (strcmp(res->sqlstate, "23505") == 0 ||
+				      strcmp(res->sqlstate, "42P07") == 0))) {
+		job_on_error(job, step, res);
+		return;
+	}
+	switch (step) {
+	case STEP_CONNECT:
+		if (!job->sql) {
+			char err[256];
+
+			job->sql = sql_new(job->cfg, job->db, 0, err, sizeof(err));
+			if (!job->sql) {
+				job_fail(job, 1, "%s", err);
+				return;
+			}
+		}
+		if (job->connected_once) {
+			job_send_lock(job);
+			return;
+		}
+		log_info("connected; checking table %s", job->sql->table_name);
+		job_send_columns(job);
+		return;
+	case STEP_COLUMNS:
+		job_after_columns(job, res);
+		return;
+	case STEP_EXPLAIN:
+		job_send_lock(job);
+		return;
+	case STEP_LOCK:
+		if (res->nrows < 1 || !db_value(res, 0, 0) ||
+		    strcmp(db_value(res, 0, 0), "1") != 0) {
+			if (job->connected_once) {
+				job_fail(job, 1, "after reconnecting, job %s is held by another "
+					 "instance; exiting", job->name);
+				return;
+			}
+			job_send_load(job, STEP_OWNER);
+			return;
+		}
+		if (job->connected_once) {
+			job_send_load(job, STEP_LOAD);
+			return;
+		}
+		job_send_owned(job, STEP_CREATE, checkpoint_sql_create(job->sql), 0, NULL);
+		return;
+	case STEP_OWNER: {
+		struct checkpoint_row row = { 0 };
+		int ok = res->error == DB_OK && checkpoint_row_parse(res, &row) == 0;
+
+		job_fail(job, 1, "job %s is already running (owner %s, state %s); refusing to "
+			 "start a second instance", job->name,
+			 ok && row.owner ? row.owner : "unknown", ok ? row.state : "unknown");
+		checkpoint_row_clear(&row);
+		return;
+	}
+	case STEP_CREATE:
+		job_send_load(job, STEP_LOAD);
+		return;
+	case STEP_LOAD:
+		if (job->opt.mode == JOB_MODE_VERIFY) {
+			struct checkpoint_row row;
+
+			if (checkpoint_row_parse(res, &row) == 0) {
+				if (strcmp(row.config_hash, job->hash) != 0)
+					log_warn("checkpoint of job %s was written for another "
+						 "config; verifying up to its high-water mark "
+						 "anyway", job->name);
+				if (key_from_json(&job->high, row.high_water, job->cfg->nkey) < 0) {
+					checkpoint_row_clear(&row);
+					job_fail(job, 1, "unreadable high_water in the checkpoint");
+					return;
+				}
+				checkpoint_row_clear(&row);
+				job_verify_start(job);
+				return;
+			}
+			job_send_high_water(job);
+			return;
+		}
+		job_after_load(job, res);
+		return;
+	case STEP_DELETE:
+		job_send_high_water(job);
+		return;
+	case STEP_HIGH_WATER:
+		if (job->opt.mode == JOB_MODE_VERIFY) {
+			if (res->nrows > 0 && key_from_row(&job->high, res, 0, job->cfg->nkey) < 0) {
+				job_fail(job, 1, "the key of table %s has NULL values",
+					 job->sql->table_name);
+				return;
+			}
+			log_info("no checkpoint for job %s: verifying the whole table", job->name);
+			job_verify_start(job);
+			return;
+		}
+		job_after_high_water(job, res);
+		return;
+	case STEP_INSERT:
+		job->have_row = 1;
+		/* fallthrough */
+	case STEP_RESUME:
+		if (job->connected_once) {
+			job_begin_running(job);
+			return;
+		}
+		job_send_lowest(job);
+		return;
+	case STEP_LOWEST:
+		if (res->nrows > 0)
+			(void)key_from_row(&job->low, res, 0, job->cfg->nkey);
+		job_send_estimate(job);
+		return;
+	case STEP_ESTIMATE:
+		job->estimate = res->nrows > 0 && db_value(res, 0, 0)
+					? strtoll(db_value(res, 0, 0), NULL, 10)
+					: 0;
+		job_begin_running(job);
+		return;
+	case STEP_BEGIN:
+		job_send_bound(job);
+		return;
+	case STEP_BOUND:
+		job_after_bound(job, res);
+		return;
+	case STEP_UPDATE:
+		job_after_update(job, res);
+		return;
+	case STEP_ADVANCE:
+		if (res->affected != 1) {
+			db_result_clear(&job->saved_error);
+			job->saved_error.error = DB_ERR_OTHER;
+			snprintf(job->saved_error.message, sizeof(job->saved_error.message),
+				 "checkpoint row of job %s is missing", job->name);
+			job_send(job, STEP_ROLLBACK, "ROLLBACK", 0, NULL);
+			return;
+		}
+		job_send(job, STEP_COMMIT, "COMMIT", 0, NULL);
+		return;
+	case STEP_COMMIT:
+		job_after_commit(job);
+		return;
+	case STEP_ROLLBACK:
+		job_after_rollback(job);
+		return;
+	case STEP_STATE:
+		job_after_state(job);
+		return;
+	case STEP_FINISH:
+		job_set_state(job, JOB_DONE);
+		log_info("done: %" PRId64 " rows in %" PRId64 " batches, %.1fs", job->rows_done,
+			 job->batches_done, mono_now() - job->t_start);
+		ev_timer_stop(job->loop, &job->progress);
+		job_verify_start(job);
+		return;
+	case STEP_VERIFY_BOUND:
+		job_verify_after_bound(job, res);
+		return;
+	case STEP_VERIFY_COUNT:
+		job_verify_after_count(job, res);
+		return;
+	case STEP_NONE:
+		return;
+	}
+}
+
+/* --- public ------------------------------------------------------------------------------------ */
+
+struct job *job_new(struct ev_loop *loop, const struct config *cfg,
+		    const struct job_options *opt)
+{
+	struct job *job = calloc(1, sizeof(*job));
+	char host[256] = "localhost";
+
+	if (!job)
+		return NULL;
+	job->loop = loop;
+	job->cfg = cfg;
+	job->opt = *opt;
+	job->exit_code = 1;
+	snprintf(job->name, sizeof(job->name), "%s", cfg->job);
+	snprintf(job->lock_name, sizeof(job->lock_name), "backfilld:%s", cfg->job);
+	gethostname(host, sizeof(host) - 1);
+	snprintf(job->owner, sizeof(job->owner), "%s:%ld", host, (long)getpid());
+	config_hash(cfg, job->hash);
+	batchsize_init(&job->bs, cfg->batch.size, cfg->batch.min_size, cfg->batch.max_size,
+		       cfg->batch.target_time_ms);
+	if (cfg->driver == CONFIG_DRIVER_POSTGRES) {
+		char app[160];
+
+		snprintf(app, sizeof(app), "backfilld %s", cfg->job);
+		job->db = db_new_postgres(loop, &cfg->db, app);
+	}
+	if (!job->db) {
+		free(job);
+		return NULL;
+	}
+	ev_init(&job->wait, job_wait_cb);
+	job->wait.data = job;
+	ev_init(&job->progress, job_progress_cb);
+	job->progress.data = job;
+	srand((unsigned)(getpid() ^ time(NULL)));
+	return job;
+}
+
+void job_free(struct job *job)
+{
+	if (!job)
+		return;
+	ev_timer_stop(job->loop, &job->wait);
+	ev_timer_stop(job->loop, &job->progress);
+	db_free(job->db);
+	sql_free(job->sql);
+	key_clear(&job->cursor);
+	key_clear(&job->high);
+	key_clear(&job->low);
+	key_clear(&job->upper);
+	key_clear(&job->vcursor);
+	db_result_clear(&job->saved_error);
+	free(job);
+}
+
+int job_start(struct job *job)
+{
+	job->t_start = mono_now();
+	job->state = JOB_STARTING;
+	log_info("starting job %s on table %s (%s)", job->name,
+		 job->cfg->table.schema ? job->cfg->table.schema : job->cfg->table.name,
+		 job->opt.mode == JOB_MODE_VERIFY ? "verify" : "run");
+	job_connect(job);
+	return 0;
+}
+
+int job_exit_code(const struct job *job)
+{
+	return job->exit_code;
+}
+
+enum job_state job_state(const struct job *job)
+{
+	return job->state;
+}
+
+void job_request_stop(struct job *job)
+{
+	if (job->stop_requested)
+		return;
+	job->stop_requested = 1;
+	if (job->opt.mode == JOB_MODE_VERIFY || !job->connected_once) {
+		/* read only, or nothing committed by this run yet: nothing to wind down */
+		log_info("stop requested: exiting");
+		job_exit(job, 0);
+		return;
+	}
+	log_info("stop requested: letting the batch in flight commit");
+	if (job->state == JOB_RECONNECTING) {
+		/* a connect in flight sees stop_requested when it completes */
+		if (!db_busy(job->db))
+			job_reconnect(job, "stop requested");
+		return;
+	}
+	if (job->waiting || (job->state == JOB_PAUSED && !db_busy(job->db))) {
+		ev_timer_stop(job->loop, &job->wait);
+		job_next_batch(job);
+	}
+}
+
+void job_request_pause(struct job *job, int pause)
+{
+	if (job->pause_requested == pause)
+		return;
+	job->pause_requested = pause;
+	log_info("%s requested", pause ? "pause" : "resume");
+	if (pause && job->waiting && job->state == JOB_RUNNING) {
+		ev_timer_stop(job->loop, &job->wait);
+		job_next_batch(job);
+	} else if (!pause && job->state == JOB_PAUSED && !db_busy(job->db)) {
+		job_write_state(job, "running", NULL);
+	}
+}
+
+int job_reload(struct job *job, const struct config *cfg, char *err, size_t errlen)
+{
+	char hash[17];
+
+	config_hash(cfg, hash);
+	if (strcmp(hash, job->hash) != 0 || strcmp(cfg->job, job->cfg->job) != 0 ||
+	    cfg->driver != job->cfg->driver) {
+		snprintf(err, errlen, "job, driver, table, key, set or where changed: refused "
+			 "(stop the job and start it with --reset to change them)");
+		return -EINVAL;
+	}
+	job->cfg = cfg;
+	batchsize_limits(&job->bs, cfg->batch.min_size, cfg->batch.max_size,
+			 cfg->batch.target_time_ms);
+	log_set_level((enum log_level)cfg->log.level);
+	return 0;
+}

@@ -1,0 +1,84 @@
+/* main.c - the command line: subcommands, options, exit codes. */
+#include "backfilld/config.h"
+#include "backfilld/daemon.h"
+#include "backfilld/log.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+	"usage: backfilld run    -c JOB.yaml [--reset]   run the job until done\n"
+	"       backfilld verify -c JOB.yaml [--json]    count pending / diverged rows\n"
+	"       backfilld --version | --help\n"
+	"\n"
+	"Exit status: 0 done, 1 runtime failure, 2 usage or configuration error,\n"
+	"3 verify found pending or diverged rows.\n";
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "reset", no_argument, NULL, 'r' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct job_options opt = { 0 };
+	const char *cmd = NULL, *path = NULL;
+	struct config *cfg = NULL;
+	char err[1024];
+	int c;
+
+	if (argc >= 2 && argv[1][0] != '-') {
+		cmd = argv[1];
+		argv++;
+		argc--;
+	}
+	while ((c = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': path = optarg; break;
+		case 'r': opt.reset = 1; break;
+		case 'j': opt.json = 1; break;
+		case 'h': fputs(usage, stdout); return 0;
+		case 'V': printf("backfilld %s\n", BACKFILLD_VERSION); return 0;
+		default: fputs(usage, stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "backfilld: unexpected argument '%s'\n%s", argv[optind], usage);
+		return 2;
+	}
+	if (!cmd) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (strcmp(cmd, "run") == 0) {
+		opt.mode = JOB_MODE_RUN;
+		if (opt.json) {
+			fprintf(stderr, "backfilld: --json goes with verify\n");
+			return 2;
+		}
+	} else if (strcmp(cmd, "verify") == 0) {
+		opt.mode = JOB_MODE_VERIFY;
+		if (opt.reset) {
+			fprintf(stderr, "backfilld: --reset goes with run\n");
+			return 2;
+		}
+	} else {
+		fprintf(stderr, "backfilld: unknown command '%s'\n%s", cmd, usage);
+		return 2;
+	}
+	if (!path) {
+		fprintf(stderr, "backfilld %s: -c JOB.yaml is required\n", cmd);
+		return 2;
+	}
+	if (config_load(path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	log_setup(cfg->log.format == CONFIG_LOG_JSON, (enum log_level)cfg->log.level, cfg->job);
+	return daemon_run(cfg, &opt);
+}

@@ -1,0 +1,297 @@
+/* sql.c - every statement backfilld sends, built in one place. */
+#include "backfilld/sql.h"
+#include "backfilld/config.h"
+#include "backfilld/strbuf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void ph(struct strbuf *sb, const struct sql *s, int n)
+{
+	if (s->dialect == DB_DIALECT_POSTGRES)
+		strbuf_addf(sb, "$%d", n);
+	else
+		strbuf_add(sb, "?");
+}
+
+/* key OP (params first..first+nkey-1): a row comparison for composite keys */
+static void key_cmp(struct strbuf *sb, const struct sql *s, const char *op, int first)
+{
+	if (s->nkey == 1) {
+		strbuf_addf(sb, "%s %s ", s->keys, op);
+		ph(sb, s, first);
+		return;
+	}
+	strbuf_addf(sb, "(%s) %s (", s->keys, op);
+	for (size_t i = 0; i < s->nkey; i++) {
+		if (i)
+			strbuf_add(sb, ", ");
+		ph(sb, s, first + (int)i);
+	}
+	strbuf_add(sb, ")");
+}
+
+/* WHERE [key > cursor AND] key <= bound */
+static void key_range(struct strbuf *sb, const struct sql *s, int first)
+{
+	int n = 1;
+
+	strbuf_add(sb, " WHERE ");
+	if (!first) {
+		key_cmp(sb, s, ">", n);
+		strbuf_add(sb, " AND ");
+		n += (int)s->nkey;
+	}
+	key_cmp(sb, s, "<=", n);
+}
+
+static void add_assignments(struct strbuf *set, struct strbuf *diff, struct db *db,
+			    const struct sql *s, const struct config_assign *a, size_t n,
+			    int *failed)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *col = db_quote_ident(db, a[i].column);
+
+		if (!col) {
+			*failed = 1;
+			return;
+		}
+		strbuf_addf(set, "%s%s = (%s)", i ? ", " : "", col, a[i].expr);
+		if (s->dialect == DB_DIALECT_POSTGRES)
+			strbuf_addf(diff, "%s%s IS DISTINCT FROM (%s)", i ? " OR " : "", col,
+				    a[i].expr);
+		else
+			strbuf_addf(diff, "%sNOT (%s <=> (%s))", i ? " OR " : "", col, a[i].expr);
+		free(col);
+	}
+}
+
+struct sql *sql_new(const struct config *cfg, struct db *db, int rollback, char *err,
+		    size_t errlen)
+{
+	struct sql *s = calloc(1, sizeof(*s));
+	struct strbuf keys, desc, set, diff, guard;
+	char *schema = NULL, *name = NULL, *cs = NULL, *cn = NULL;
+	int failed = 0;
+
+	if (!s)
+		goto out_oom;
+	s->dialect = db_dialect(db);
+	s->nkey = cfg->nkey;
+	strbuf_init(&keys);
+	strbuf_init(&desc);
+	strbuf_init(&set);
+	strbuf_init(&diff);
+	strbuf_init(&guard);
+
+	name = db_quote_ident(db, cfg->table.name);
+	schema = cfg->table.schema ? db_quote_ident(db, cfg->table.schema) : NULL;
+	cn = db_quote_ident(db, cfg->checkpoint_table.name);
+	cs = cfg->checkpoint_table.schema ? db_quote_ident(db, cfg->checkpoint_table.schema)
+					  : NULL;
+	if (!name || !cn || (cfg->table.schema && !schema) ||
+	    (cfg->checkpoint_table.schema && !cs))
+		failed = 1;
+	else {
+		struct strbuf t;
+
+		strbuf_init(&t);
+		strbuf_addf(&t, "%s%s%s", schema ? schema : "", schema ? "." : "", name);
+		s->table = strbuf_take(&t);
+		strbuf_addf(&t, "%s%s%s", cs ? cs : "", cs ? "." : "", cn);
+		s->ckpt = strbuf_take(&t);
+		strbuf_addf(&t, "%s%s%s", cfg->table.schema ? cfg->table.schema : "",
+			    cfg->table.schema ? "." : "", cfg->table.name);
+		s->table_name = strbuf_take(&t);
+	}
+
+	for (size_t i = 0; i < cfg->nkey && !failed; i++) {
+		s->quoted_key[i] = db_quote_ident(db, cfg->key[i]);
+		if (!s->quoted_key[i]) {
+			failed = 1;
+			break;
+		}
+		strbuf_addf(&keys, "%s%s", i ? ", " : "", s->quoted_key[i]);
+		strbuf_addf(&desc, "%s%s DESC", i ? ", " : "", s->quoted_key[i]);
+	}
+
+	if (!failed && !rollback) {
+		add_assignments(&set, &diff, db, s, cfg->set, cfg->nset, &failed);
+		if (cfg->where) {
+			strbuf_addf(&guard, "(%s)", cfg->where);
+		} else {
+			strbuf_add(&guard, "(");
+			for (size_t i = 0; i < cfg->nset && !failed; i++) {
+				char *col = db_quote_ident(db, cfg->set[i].column);
+
+				if (!col)
+					failed = 1;
+				else
+					strbuf_addf(&guard, "%s%s IS NULL", i ? " AND " : "", col);
+				free(col);
+			}
+			strbuf_add(&guard, ")");
+		}
+	} else if (!failed) {
+		add_assignments(&set, &diff, db, s, cfg->rollback_set, cfg->nrollback_set,
+				&failed);
+		strbuf_add(&guard, "(");
+		for (size_t i = 0; i < cfg->nset && !failed; i++) {
+			char *col = db_quote_ident(db, cfg->set[i].column);
+
+			if (!col)
+				failed = 1;
+			else
+				strbuf_addf(&guard, "%s%s IS NOT NULL", i ? " OR " : "", col);
+			free(col);
+		}
+		strbuf_add(&guard, ")");
+	}
+
+	s->keys = strbuf_take(&keys);
+	s->keys_desc = strbuf_take(&desc);
+	s->set_list = strbuf_take(&set);
+	s->diff = strbuf_take(&diff);
+	s->guard = strbuf_take(&guard);
+	free(name);
+	free(schema);
+	free(cn);
+	free(cs);
+	if (failed) {
+		snprintf(err, errlen, "cannot quote identifiers for the %s connection",
+			 s->dialect == DB_DIALECT_POSTGRES ? "postgres" : "mysql");
+		sql_free(s);
+		return NULL;
+	}
+	if (!s->table || !s->ckpt || !s->table_name || !s->keys || !s->keys_desc ||
+	    !s->set_list || !s->diff || !s->guard) {
+		sql_free(s);
+		goto out_oom;
+	}
+	return s;
+out_oom:
+	snprintf(err, errlen, "out of memory");
+	return NULL;
+}
+
+void sql_free(struct sql *s)
+{
+	if (!s)
+		return;
+	free(s->table);
+	free(s->table_name);
+	free(s->ckpt);
+	free(s->keys);
+	free(s->keys_desc);
+	free(s->guard);
+	free(s->set_list);
+	free(s->diff);
+	for (size_t i = 0; i < 8; i++)
+		free(s->quoted_key[i]);
+	free(s);
+}
+
+const char *sql_columns(const struct sql *s)
+{
+	if (s->dialect == DB_DIALECT_POSTGRES)
+		return "SELECT a.attname, (t.typcategory = 'N')::int"
+		       " FROM pg_catalog.pg_attribute a"
+		       " JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
+		       " WHERE a.attrelid = to_regclass($1) AND a.attnum > 0"
+		       " AND NOT a.attisdropped ORDER BY a.attnum";
+	return "SELECT COLUMN_NAME, DATA_TYPE IN ('tinyint','smallint','mediumint','int',"
+	       "'integer','bigint','decimal','numeric','float','double','real','bit')"
+	       " FROM information_schema.COLUMNS"
+	       " WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?"
+	       " ORDER BY ORDINAL_POSITION";
+}
+
+const char *sql_estimate(const struct sql *s)
+{
+	if (s->dialect == DB_DIALECT_POSTGRES)
+		return "SELECT GREATEST(reltuples, 0)::bigint FROM pg_catalog.pg_class"
+		       " WHERE oid = to_regclass($1)";
+	return "SELECT TABLE_ROWS FROM information_schema.TABLES"
+	       " WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?";
+}
+
+char *sql_high_water(const struct sql *s, int lowest)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	strbuf_addf(&sb, "SELECT %s FROM %s ORDER BY %s LIMIT 1", s->keys, s->table,
+		    lowest ? s->keys : s->keys_desc);
+	return strbuf_take(&sb);
+}
+
+char *sql_upper_bound(const struct sql *s, int first, int64_t n)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	strbuf_addf(&sb, "SELECT %s FROM %s", s->keys, s->table);
+	key_range(&sb, s, first);
+	strbuf_addf(&sb, " ORDER BY %s LIMIT 1 OFFSET %lld", s->keys, (long long)(n - 1));
+	return strbuf_take(&sb);
+}
+
+char *sql_update(const struct sql *s, int first)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	strbuf_addf(&sb, "UPDATE %s SET %s", s->table, s->set_list);
+	key_range(&sb, s, first);
+	strbuf_addf(&sb, " AND %s", s->guard);
+	return strbuf_take(&sb);
+}
+
+char *sql_explain_update(const struct sql *s)
+{
+	struct strbuf sb;
+	char *upd = sql_update(s, 0);
+
+	if (!upd)
+		return NULL;
+	strbuf_init(&sb);
+	strbuf_addf(&sb, "EXPLAIN %s", upd);
+	free(upd);
+	return strbuf_take(&sb);
+}
+
+char *sql_count(const struct sql *s, int first)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	strbuf_addf(&sb,
+		    "SELECT COALESCE(SUM(CASE WHEN %s IS TRUE AND (%s) THEN 1 ELSE 0 END), 0),"
+		    " COALESCE(SUM(CASE WHEN %s IS NOT TRUE AND (%s) THEN 1 ELSE 0 END), 0),"
+		    " COUNT(*) FROM %s",
+		    s->guard, s->diff, s->guard, s->diff, s->table);
+	key_range(&sb, s, first);
+	return strbuf_take(&sb);
+}
+
+char *sql_begin(const struct sql *s, int64_t lock_timeout_ms, int64_t statement_timeout_ms)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	if (s->dialect == DB_DIALECT_POSTGRES) {
+		strbuf_addf(&sb,
+			    "BEGIN ISOLATION LEVEL READ COMMITTED;"
+			    " SET LOCAL lock_timeout = %lld; SET LOCAL statement_timeout = %lld",
+			    (long long)lock_timeout_ms, (long long)statement_timeout_ms);
+	} else {
+		/* innodb_lock_wait_timeout counts whole seconds: round up */
+		strbuf_addf(&sb,
+			    "SET SESSION innodb_lock_wait_timeout = %lld;"
+			    " SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;"
+			    " START TRANSACTION",
+			    (long long)((lock_timeout_ms + 999) / 1000));
+	}
+	return strbuf_take(&sb);
+}
