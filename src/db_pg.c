@@ -145,6 +145,12 @@ static void pgdb_watch(struct pgdb *p, int events)
 	}
 }
 
+/* Server notices ("relation already exists, skipping") are not the user's business;
+ * libpq's default would print them on stderr, outside the log format. */
+static void pgdb_notice(void *arg, const char *message)
+{
+}
+
 static void pgdb_connect_poll(struct pgdb *p)
 {
 	const char *msg;
@@ -157,6 +163,7 @@ static void pgdb_connect_poll(struct pgdb *p)
 		pgdb_watch(p, EV_WRITE);
 		return;
 	case PGRES_POLLING_OK:
+		PQsetNoticeProcessor(p->conn, pgdb_notice, p);
 		if (PQsetnonblocking(p->conn, 1) != 0) {
 			pgdb_fail(p, DB_ERR_CONNECTION, PQerrorMessage(p->conn));
 			return;

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# kill -9 at 20 random instants of one run, restarting each time: after every kill
+# the checkpoint matches the data exactly (never ahead, never behind), every restart
+# resumes right after the last committed batch, and the final table is exact with
+# rows_done equal to the rows really matched (no batch counted twice).
+source "$(dirname "$0")/../lib/itest.sh"
+it_setup resume_after_kill
+
+it_items 150000
+it_sql "UPDATE items SET new_status = -1 WHERE id % 101 = 0;
+	ALTER TABLE items ADD COLUMN matched bool;
+	UPDATE items SET matched = (new_status IS NULL)"
+expected=$(it_sql "SELECT count(*) FROM items WHERE matched")
+it_config "$IT_DIR/job.yaml" "batch:
+  size: 300
+  max_size: 400
+  sleep: 10ms"
+
+kills=0
+run=0
+prev_cursor=""
+while ((kills < 20)); do
+	run=$((run + 1))
+	((run <= 60)) || it_fail "only $kills kills landed in 60 runs"
+	it_start "$IT_DIR/run$run.log" run -c "$IT_DIR/job.yaml"
+	# a random instant: 20..400 ms into this run
+	sleep "0.$(printf '%03d' $((20 + RANDOM % 380)))"
+	if it_alive "$IT_PID"; then
+		kill -9 "$IT_PID"
+		wait "$IT_PID" 2>/dev/null
+		kills=$((kills + 1))
+	else
+		wait "$IT_PID"
+		it_fail "the job ended before kill $((kills + 1)) (exit $?): make the table larger"
+	fi
+	it_check_consistent "after kill $kills"
+	if [[ -n "$prev_cursor" ]]; then
+		# this run resumed exactly where the previous one had committed
+		it_contains "$IT_DIR/run$run.log" "at cursor $prev_cursor:" "run $run resume point"
+	fi
+	prev_cursor=$(it_sql "SELECT \"cursor\"::text FROM backfilld_checkpoint WHERE job = 'resume_after_kill'")
+	[[ -n "$prev_cursor" ]] || prev_cursor=""
+done
+it_log "$kills kills landed; cursor now $prev_cursor"
+
+# and once more to the end
+out=$(it_run run -c "$IT_DIR/job.yaml" 2>"$IT_DIR/final.log")
+it_eq "$?" 0 "final run exit status ($(tail -n 2 "$IT_DIR/final.log"))"
+[[ -z "$prev_cursor" ]] || it_contains "$IT_DIR/final.log" "at cursor $prev_cursor:" "final resume point"
+it_check_consistent "at the end"
+it_eq "$(it_sql "SELECT state || ' ' || rows_done FROM backfilld_checkpoint")" "done $expected" \
+	"final checkpoint (rows_done counts every matched row once)"
+it_eq "$(it_sql "SELECT count(*) FROM items WHERE matched AND new_status IS DISTINCT FROM old_status")" 0 \
+	"rows not backfilled"
+it_eq "$(it_sql "SELECT count(*) FROM items WHERE NOT matched AND new_status <> -1")" 0 \
+	"application-written rows clobbered"
+it_pass
