@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# backfilld demo: backfill a 1,000,000-row table on a throwaway PostgreSQL 15.
+#
+#   tests/demo.sh [--rows N]
+#
+# Installs missing Debian packages (tests/lib/deps.sh), builds build/demo (Release),
+# starts a private PostgreSQL primary in /tmp, creates database `demo` with
+#     items (id bigint PRIMARY KEY, old_status int, payload text, new_status int)
+# (sparse ids, ~2% NULL old_status, new_status NULL), then runs the job of
+# config/demo.yaml in the foreground: `backfilld run`, then `backfilld verify`, and
+# prints what the table looks like afterwards. Everything is removed on exit
+# (BACKFILLD_KEEP_TMP=1 keeps the temp dir: server log, generated job file).
+set -euo pipefail
+
+rows=1000000
+while (($#)); do
+	case "$1" in
+	--rows)
+		[[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || {
+			echo "demo.sh: --rows needs a positive number" >&2
+			exit 2
+		}
+		rows=$2
+		shift
+		;;
+	-h | --help)
+		sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+		exit 0
+		;;
+	*)
+		echo "demo.sh: unknown argument: $1 (see --help)" >&2
+		exit 2
+		;;
+	esac
+	shift
+done
+
+cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
+
+t_start=$SECONDS
+section() { printf '\n==== %s  (t+%ds)\n' "$*" "$((SECONDS - t_start))"; }
+
+section "dependencies"
+tests/lib/deps.sh
+
+section "build: build/demo (Release)"
+cmake -S . -B build/demo -DCMAKE_BUILD_TYPE=Release -DBACKFILLD_TESTS=OFF >/dev/null
+cmake --build build/demo -j2 --target backfilld
+bin=$PWD/build/demo/backfilld
+
+section "PostgreSQL 15 (throwaway, no replica)"
+# shellcheck source=tests/lib/servers.sh
+source tests/lib/servers.sh
+trap servers_stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+servers_start_pg --no-replica
+
+# Over the socket: admin and backfill are trusted there (over TCP backfill needs its
+# password, which is what the daemon uses).
+psql_as() {
+	local user=$1 db=$2
+	shift 2
+	"$BACKFILLD_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -At -h "$BACKFILLD_PG_SOCKET_DIR" \
+		-p "$BACKFILLD_PG_PORT" -U "$user" -d "$db" "$@"
+}
+
+section "database demo: items with $rows rows"
+t0=$SECONDS
+psql_as admin postgres -c "CREATE DATABASE demo OWNER backfill"
+# Same table as CREATE TABLE items (id bigint PRIMARY KEY, ...), but the primary key
+# is added after the load, which is faster than maintaining it row by row.
+psql_as backfill demo <<EOF
+CREATE TABLE items (id bigint NOT NULL, old_status int, payload text, new_status int);
+INSERT INTO items (id, old_status, payload, new_status)
+SELECT g * 3 + (g % 7),                                   -- sparse, unique ids
+       CASE WHEN g % 50 = 7 THEN NULL ELSE (g * 7) % 10 END, -- 2% NULL
+       rpad(md5(g::text), 60, md5((-g)::text)),             -- 60 bytes
+       NULL
+FROM generate_series(1, $rows) AS g;
+SET maintenance_work_mem = '256MB';
+ALTER TABLE items ADD CONSTRAINT items_pkey PRIMARY KEY (id);
+ANALYZE items;
+EOF
+psql_as backfill demo -c "SELECT format('%s rows, ids %s..%s, %s with NULL old_status, %s on disk',
+	count(*), min(id), max(id), count(*) FILTER (WHERE old_status IS NULL),
+	pg_size_pretty(pg_total_relation_size('items'))) FROM items"
+echo "loaded in $((SECONDS - t0)) s"
+
+section "job file"
+job=$BACKFILLD_TEST_TMP/demo.yaml
+sock=$BACKFILLD_TEST_TMP/demo.sock
+# The password is in a 0600 file written by servers.sh ($BACKFILLD_PG_PASSWORD_FILE);
+# the job file only names it.
+sed -e '/^[[:space:]]*#/!{' \
+	-e "s|@PG_PORT@|$BACKFILLD_PG_PORT|g" \
+	-e "s|@PASSWORD_FILE@|$BACKFILLD_PG_PASSWORD_FILE|g" \
+	-e "s|@SOCKET@|$sock|g" \
+	-e '}' config/demo.yaml >"$job"
+if grep -v '^[[:space:]]*#' "$job" | grep -q '@[A-Z_]*@'; then
+	echo "demo.sh: unsubstituted placeholder in $job" >&2
+	exit 1
+fi
+echo "$job (from config/demo.yaml):"
+grep -v '^[[:space:]]*#' "$job" | grep -v '^[[:space:]]*$' | sed 's/^/  | /'
+
+section "backfilld run -c $job"
+echo "(meanwhile, in another terminal: $bin status -s $sock)"
+t_run=$(date +%s.%N)
+run_rc=0
+"$bin" run -c "$job" </dev/null || run_rc=$?
+t_run_end=$(date +%s.%N)
+
+section "backfilld verify -c $job"
+verify_rc=0
+"$bin" verify -c "$job" </dev/null || verify_rc=$?
+
+section "summary"
+IFS='|' read -r total copied pending diverged nulls < <(psql_as backfill demo -c "
+	SELECT count(*),
+	       count(*) FILTER (WHERE new_status = old_status),
+	       count(*) FILTER (WHERE new_status IS NULL AND old_status IS NOT NULL),
+	       count(*) FILTER (WHERE new_status IS NOT NULL AND new_status IS DISTINCT FROM old_status),
+	       count(*) FILTER (WHERE old_status IS NULL)
+	FROM items") || true
+if [[ ! "$total" =~ ^[0-9]+$ ]]; then
+	echo "demo.sh: could not count the rows of items" >&2
+	exit 1
+fi
+elapsed=$(awk -v a="$t_run" -v b="$t_run_end" 'BEGIN { printf "%.1f", b - a }')
+rate=$(awk -v n="$copied" -v a="$t_run" -v b="$t_run_end" \
+	'BEGIN { d = b - a; if (d > 0) printf "%d", n / d; else print "-" }')
+printf '  %-40s %s\n' \
+	"rows in items" "$total" \
+	"rows with new_status = old_status" "$copied" \
+	"rows still pending" "$pending" \
+	"rows diverged (new_status set otherwise)" "$diverged" \
+	"rows with NULL old_status (stay NULL)" "$nulls" \
+	"backfilld run" "exit $run_rc, $elapsed s (~$rate rows/s)" \
+	"backfilld verify" "exit $verify_rc" \
+	"demo total" "$((SECONDS - t_start)) s"
+psql_as backfill demo -c "SELECT format('  checkpoint: state=%s rows_done=%s batches_done=%s',
+	state, rows_done, batches_done) FROM backfilld_checkpoint
+	WHERE job = 'demo_items_new_status'" 2>/dev/null || true
+
+if ((run_rc == 0 && verify_rc == 0 && pending == 0 && diverged == 0)); then
+	echo "DEMO: OK"
+	exit 0
+fi
+echo "DEMO: FAILED"
+exit 1
