@@ -1,0 +1,100 @@
+/* test_batchsize.c - the adaptive batch size controller. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "backfilld/batchsize.h"
+
+static void test_grows_gently_to_max(void **state)
+{
+	struct batchsize b;
+	int64_t prev;
+
+	batchsize_init(&b, 1000, 100, 50000, 500);
+	prev = b.size;
+	batchsize_success(&b, 1, 10.0); /* 50x faster than the target */
+	assert_true(b.size > prev);
+	assert_true(b.size <= prev * 5 / 4 + 1); /* at most +25% */
+	for (int i = 0; i < 100; i++)
+		batchsize_success(&b, 1, 10.0);
+	assert_int_equal(b.size, 50000);
+}
+
+static void test_settles_near_target(void **state)
+{
+	struct batchsize b;
+
+	batchsize_init(&b, 1000, 100, 50000, 500);
+	/* a batch takes 0.1 ms per row: the target is met at 5000 rows */
+	for (int i = 0; i < 200; i++)
+		batchsize_success(&b, 1, (double)b.size * 0.1);
+	assert_true(b.size >= 3500 && b.size <= 6500);
+}
+
+static void test_cuts_hard_when_slow(void **state)
+{
+	struct batchsize b;
+
+	batchsize_init(&b, 40000, 100, 50000, 500);
+	batchsize_success(&b, 1, 4000.0); /* 8x the target */
+	assert_int_equal(b.size, 5000);
+	batchsize_init(&b, 10000, 100, 50000, 500);
+	batchsize_success(&b, 1, 700.0); /* a little slow: gentle decrease */
+	assert_int_equal(b.size, 8000);
+}
+
+static void test_timeout_halves_and_holds(void **state)
+{
+	struct batchsize b;
+
+	batchsize_init(&b, 1000, 100, 50000, 500);
+	batchsize_timeout(&b);
+	assert_int_equal(b.size, 500);
+	for (int i = 0; i < 10; i++)
+		batchsize_timeout(&b);
+	assert_int_equal(b.size, 100); /* never below min_size */
+	/* growth held back for a few fast batches after a cut: no flapping */
+	for (int i = 0; i < BATCHSIZE_HOLD_AFTER_CUT; i++) {
+		batchsize_success(&b, 1, 1.0);
+		assert_int_equal(b.size, 100);
+	}
+	batchsize_success(&b, 1, 1.0);
+	assert_true(b.size > 100);
+}
+
+static void test_short_last_batch_teaches_nothing(void **state)
+{
+	struct batchsize b;
+
+	batchsize_init(&b, 1000, 100, 50000, 500);
+	batchsize_success(&b, 0, 1.0);
+	assert_int_equal(b.size, 1000);
+}
+
+static void test_limits_clamp(void **state)
+{
+	struct batchsize b;
+
+	batchsize_init(&b, 1000000, 100, 50000, 500);
+	assert_int_equal(b.size, 50000);
+	batchsize_limits(&b, 100, 2000, 500);
+	assert_int_equal(b.size, 2000);
+	batchsize_limits(&b, 3000, 9000, 500);
+	assert_int_equal(b.size, 3000);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_grows_gently_to_max),
+		cmocka_unit_test(test_settles_near_target),
+		cmocka_unit_test(test_cuts_hard_when_slow),
+		cmocka_unit_test(test_timeout_halves_and_holds),
+		cmocka_unit_test(test_short_last_batch_teaches_nothing),
+		cmocka_unit_test(test_limits_clamp),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

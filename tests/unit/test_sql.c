@@ -1,0 +1,244 @@
+/* test_sql.c - the statement builders and the checkpoint row parse. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backfilld/checkpoint.h"
+#include "backfilld/config.h"
+#include "backfilld/db.h"
+#include "backfilld/sql.h"
+#include "backfilld/strbuf.h"
+
+/* A connection that only quotes, the way each engine does. */
+static char *fake_quote(struct db *db, const char *ident, char q)
+{
+	struct strbuf sb;
+	char one[2] = { q, 0 };
+
+	strbuf_init(&sb);
+	strbuf_add(&sb, one);
+	for (const char *p = ident; *p; p++) {
+		char c[2] = { *p, 0 };
+
+		strbuf_add(&sb, c);
+		if (*p == q)
+			strbuf_add(&sb, c);
+	}
+	strbuf_add(&sb, one);
+	return strbuf_take(&sb);
+}
+
+static char *quote_pg(struct db *db, const char *ident)
+{
+	return fake_quote(db, ident, '"');
+}
+
+static char *quote_my(struct db *db, const char *ident)
+{
+	return fake_quote(db, ident, '`');
+}
+
+static const struct db_ops pg_ops = { .dialect = DB_DIALECT_POSTGRES, .quote_ident = quote_pg };
+static const struct db_ops my_ops = { .dialect = DB_DIALECT_MYSQL, .quote_ident = quote_my };
+
+static struct config_assign set2[] = { { "new", "old * 2" }, { "b\"x", "lower(a)" } };
+static struct config_assign rb2[] = { { "new", "NULL" }, { "b\"x", "NULL" } };
+
+static void make_config(struct config *cfg, size_t nkey)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->job = "j";
+	cfg->table.schema = "app";
+	cfg->table.name = "it\"ems";
+	cfg->key[0] = "tenant";
+	cfg->key[1] = "id";
+	cfg->nkey = nkey;
+	if (nkey == 1)
+		cfg->key[0] = "id";
+	cfg->set = set2;
+	cfg->nset = 2;
+	cfg->rollback_set = rb2;
+	cfg->nrollback_set = 2;
+	cfg->checkpoint_table.name = "backfilld_checkpoint";
+}
+
+static void test_postgres_single_key(void **state)
+{
+	struct db db = { &pg_ops };
+	struct config cfg;
+	char err[128];
+	struct sql *s;
+	char *q;
+
+	make_config(&cfg, 1);
+	s = sql_new(&cfg, &db, 0, err, sizeof(err));
+	assert_non_null(s);
+	assert_string_equal(s->table, "\"app\".\"it\"\"ems\"");
+	assert_string_equal(s->table_name, "app.it\"ems");
+	assert_string_equal(s->guard, "(\"new\" IS NULL AND \"b\"\"x\" IS NULL)");
+
+	q = sql_upper_bound(s, 0, 1000);
+	assert_string_equal(q, "SELECT \"id\" FROM \"app\".\"it\"\"ems\" WHERE \"id\" > $1 AND "
+			       "\"id\" <= $2 ORDER BY \"id\" LIMIT 1 OFFSET 999");
+	free(q);
+	q = sql_upper_bound(s, 1, 1);
+	assert_string_equal(q, "SELECT \"id\" FROM \"app\".\"it\"\"ems\" WHERE \"id\" <= $1 "
+			       "ORDER BY \"id\" LIMIT 1 OFFSET 0");
+	free(q);
+	q = sql_update(s, 0);
+	assert_string_equal(q, "UPDATE \"app\".\"it\"\"ems\" SET \"new\" = (old * 2), \"b\"\"x\" = "
+			       "(lower(a)) WHERE \"id\" > $1 AND \"id\" <= $2 AND (\"new\" IS NULL "
+			       "AND \"b\"\"x\" IS NULL)");
+	free(q);
+	q = sql_count(s, 1);
+	assert_non_null(strstr(q, "\"new\" IS DISTINCT FROM (old * 2) OR \"b\"\"x\" IS DISTINCT "
+				  "FROM (lower(a))"));
+	assert_non_null(strstr(q, " WHERE \"id\" <= $1"));
+	free(q);
+	q = sql_high_water(s, 0);
+	assert_string_equal(q, "SELECT \"id\" FROM \"app\".\"it\"\"ems\" ORDER BY \"id\" DESC LIMIT 1");
+	free(q);
+	q = sql_begin(s, 500, 30000);
+	assert_string_equal(q, "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = 500;"
+			       " SET LOCAL statement_timeout = 30000");
+	free(q);
+	sql_free(s);
+}
+
+static void test_postgres_composite_key_and_where(void **state)
+{
+	struct db db = { &pg_ops };
+	struct config cfg;
+	char err[128];
+	struct sql *s;
+	char *q;
+
+	make_config(&cfg, 2);
+	cfg.where = "new IS NULL AND flag";
+	s = sql_new(&cfg, &db, 0, err, sizeof(err));
+	assert_non_null(s);
+	q = sql_update(s, 0);
+	assert_string_equal(q, "UPDATE \"app\".\"it\"\"ems\" SET \"new\" = (old * 2), \"b\"\"x\" = "
+			       "(lower(a)) WHERE (\"tenant\", \"id\") > ($1, $2) AND (\"tenant\", "
+			       "\"id\") <= ($3, $4) AND (new IS NULL AND flag)");
+	free(q);
+	q = sql_high_water(s, 0);
+	assert_string_equal(q, "SELECT \"tenant\", \"id\" FROM \"app\".\"it\"\"ems\" ORDER BY "
+			       "\"tenant\" DESC, \"id\" DESC LIMIT 1");
+	free(q);
+	sql_free(s);
+}
+
+static void test_rollback_statements(void **state)
+{
+	struct db db = { &pg_ops };
+	struct config cfg;
+	char err[128];
+	struct sql *s;
+	char *q;
+
+	make_config(&cfg, 1);
+	s = sql_new(&cfg, &db, 1, err, sizeof(err));
+	assert_non_null(s);
+	q = sql_update(s, 1);
+	assert_string_equal(q, "UPDATE \"app\".\"it\"\"ems\" SET \"new\" = (NULL), \"b\"\"x\" = "
+			       "(NULL) WHERE \"id\" <= $1 AND (\"new\" IS NOT NULL OR \"b\"\"x\" IS "
+			       "NOT NULL)");
+	free(q);
+	sql_free(s);
+}
+
+static void test_mysql_dialect(void **state)
+{
+	struct db db = { &my_ops };
+	struct config cfg;
+	char err[128];
+	struct sql *s;
+	char *q;
+
+	make_config(&cfg, 1);
+	s = sql_new(&cfg, &db, 0, err, sizeof(err));
+	assert_non_null(s);
+	q = sql_update(s, 0);
+	assert_string_equal(q, "UPDATE `app`.`it\"ems` SET `new` = (old * 2), `b\"x` = (lower(a)) "
+			       "WHERE `id` > ? AND `id` <= ? AND (`new` IS NULL AND `b\"x` IS NULL)");
+	free(q);
+	q = sql_count(s, 0);
+	assert_non_null(strstr(q, "NOT (`new` <=> (old * 2)) OR NOT (`b\"x` <=> (lower(a)))"));
+	free(q);
+	q = sql_begin(s, 1500, 30000);
+	assert_non_null(strstr(q, "innodb_lock_wait_timeout = 2;")); /* rounded up to seconds */
+	free(q);
+	q = checkpoint_sql_advance(s);
+	assert_string_equal(q, "UPDATE `backfilld_checkpoint` SET `cursor` = ?, rows_done = "
+			       "rows_done + ?, batches_done = batches_done + 1, batch_size = ?, "
+			       "updated_at = NOW(6) WHERE job = ?");
+	free(q);
+	sql_free(s);
+}
+
+static void test_checkpoint_statements(void **state)
+{
+	struct db db = { &pg_ops };
+	struct config cfg;
+	char err[128];
+	struct sql *s;
+	char *q;
+
+	make_config(&cfg, 1);
+	cfg.checkpoint_table.schema = "ops";
+	s = sql_new(&cfg, &db, 0, err, sizeof(err));
+	assert_non_null(s);
+	q = checkpoint_sql_create(s);
+	assert_non_null(strstr(q, "CREATE TABLE IF NOT EXISTS \"ops\".\"backfilld_checkpoint\" ("));
+	assert_non_null(strstr(q, "\"cursor\" jsonb"));
+	free(q);
+	q = checkpoint_sql_advance(s);
+	assert_string_equal(q, "UPDATE \"ops\".\"backfilld_checkpoint\" SET \"cursor\" = $1::jsonb,"
+			       " rows_done = rows_done + $2, batches_done = batches_done + 1,"
+			       " batch_size = $3, updated_at = now() WHERE job = $4");
+	free(q);
+	sql_free(s);
+}
+
+static void test_checkpoint_row_parse(void **state)
+{
+	char *vals[7] = { "running", "[17]", "[99]", "1234", "5", "abcdef0123456789", NULL };
+	size_t lens[7];
+	struct db_result res = { 0 };
+	struct checkpoint_row row;
+
+	for (int i = 0; i < 7; i++)
+		lens[i] = vals[i] ? strlen(vals[i]) : 0;
+	assert_int_equal(db_result_alloc(&res, 1, 7, lens, vals), 0);
+	assert_int_equal(checkpoint_row_parse(&res, &row), 0);
+	assert_string_equal(row.state, "running");
+	assert_string_equal(row.cursor, "[17]");
+	assert_string_equal(row.high_water, "[99]");
+	assert_int_equal(row.rows_done, 1234);
+	assert_int_equal(row.batches_done, 5);
+	assert_string_equal(row.config_hash, "abcdef0123456789");
+	assert_null(row.owner);
+	checkpoint_row_clear(&row);
+	db_result_clear(&res);
+	/* no row */
+	assert_int_equal(checkpoint_row_parse(&res, &row), -2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_postgres_single_key),
+		cmocka_unit_test(test_postgres_composite_key_and_where),
+		cmocka_unit_test(test_rollback_statements),
+		cmocka_unit_test(test_mysql_dialect),
+		cmocka_unit_test(test_checkpoint_statements),
+		cmocka_unit_test(test_checkpoint_row_parse),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
