@@ -6,6 +6,7 @@
 #include "backfilld/daemon.h"
 #include "backfilld/config.h"
 #include "backfilld/log.h"
+#include "backfilld/notify.h"
 
 #include <ev.h>
 #include <signal.h>
@@ -18,22 +19,34 @@ struct daemon {
 	struct config *cfg;
 	struct job *job;
 	ev_signal sig_term, sig_int, sig_usr1, sig_usr2, sig_hup;
+	ev_timer watchdog;
 };
+
+/* The loop never blocks on the database, so a loop that still turns is a live
+ * daemon: ping systemd's watchdog from it. */
+static void daemon_watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	notify_send("WATCHDOG=1");
+}
 
 static void daemon_reload(struct daemon *d)
 {
 	struct config *next = NULL;
 	char err[1024];
 
+	notify_send("RELOADING=1");
 	if (config_load(d->cfg->path, &next, err, sizeof(err)) < 0) {
 		log_error("reload refused, keeping the running configuration: %s", err);
+		notify_send("READY=1");
 		return;
 	}
 	if (job_reload(d->job, next, err, sizeof(err)) < 0) {
 		log_error("reload refused, keeping the running configuration: %s", err);
 		config_free(next);
+		notify_send("READY=1");
 		return;
 	}
+	notify_send("READY=1");
 	config_free(d->cfg);
 	d->cfg = next;
 	log_info("reloaded %s: batch size %lld..%lld, target %lld ms, sleep %lld ms, "
@@ -97,6 +110,12 @@ int daemon_run(struct config *cfg, const struct job_options *opt)
 		daemon_watch(&d, &d.sig_usr2, SIGUSR2);
 		daemon_watch(&d, &d.sig_hup, SIGHUP);
 	}
+	if (notify_watchdog_usec() > 0) {
+		double iv = (double)notify_watchdog_usec() / 2e6;
+
+		ev_timer_init(&d.watchdog, daemon_watchdog_cb, iv, iv);
+		ev_timer_start(d.loop, &d.watchdog);
+	}
 	if (job_start(d.job) < 0) {
 		code = 1;
 	} else {
@@ -108,6 +127,7 @@ int daemon_run(struct config *cfg, const struct job_options *opt)
 	ev_signal_stop(d.loop, &d.sig_usr1);
 	ev_signal_stop(d.loop, &d.sig_usr2);
 	ev_signal_stop(d.loop, &d.sig_hup);
+	ev_timer_stop(d.loop, &d.watchdog);
 	job_free(d.job);
 	config_free(d.cfg);
 	ev_loop_destroy(d.loop);

@@ -6,6 +6,7 @@
 #include "backfilld/db.h"
 #include "backfilld/json.h"
 #include "backfilld/log.h"
+#include "backfilld/notify.h"
 #include "backfilld/sql.h"
 
 #include <errno.h>
@@ -158,6 +159,10 @@ static void job_set_state(struct job *job, enum job_state st)
 	if (st == JOB_RUNNING)
 		job->active_since = now;
 	log_info("state %s -> %s", job_state_name(job->state), job_state_name(st));
+	if (st == JOB_STOPPING)
+		notify_send("STOPPING=1\nSTATUS=stopping after the batch in flight");
+	else
+		notify_sendf("STATUS=%s", job_state_name(st));
 	job->state = st;
 }
 
@@ -303,6 +308,8 @@ static void job_log_progress(struct job *job)
 		 "  %.0f rows/s  batch %" PRId64 " (%.0f ms)  eta %s  state %s",
 		 pct, job->rows_done, job->batches_done, rate, job->bs.size, job->last_batch_ms,
 		 eta, job_state_name(job->state));
+	notify_sendf("STATUS=%s %.1f%%, %" PRId64 " rows, %.0f rows/s, eta %s",
+		     job_state_name(job->state), pct, job->rows_done, rate, eta);
 }
 
 static void job_progress_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -636,6 +643,7 @@ static void job_begin_running(struct job *job)
 {
 	if (!job->connected_once) {
 		job->connected_once = 1;
+		notify_send("READY=1");
 		if (job->cfg->log.progress_interval_ms > 0) {
 			double iv = (double)job->cfg->log.progress_interval_ms / 1000.0;
 
