@@ -49,25 +49,33 @@ static enum db_error pgdb_classify(const char *sqlstate)
 	return DB_ERR_OTHER;
 }
 
-/* libpq's messages span lines ("…failed: FATAL:  …\n"); logs want one line. */
+/* libpq's messages span lines ("…failed: FATAL:  …\n\tIs the server…"); logs want
+ * one line: line breaks become "; ", runs of blanks one space. */
 static void copy_message(char *dst, size_t cap, const char *src)
 {
 	size_t o = 0;
+	int blank = 0, brk = 0;
 
 	if (!src)
 		src = "unknown error";
-	for (; *src && o + 1 < cap; src++) {
+	for (; *src && o + 3 < cap; src++) {
 		if (*src == '\n' || *src == '\r') {
-			if (src[1] && src[1] != '\n' && o + 3 < cap && o > 0) {
-				dst[o++] = ';';
-				dst[o++] = ' ';
-			}
+			brk = 1;
 			continue;
 		}
+		if (*src == ' ' || *src == '\t') {
+			blank = 1;
+			continue;
+		}
+		if (o > 0 && brk) {
+			dst[o++] = ';';
+			dst[o++] = ' ';
+		} else if (o > 0 && blank) {
+			dst[o++] = ' ';
+		}
+		blank = brk = 0;
 		dst[o++] = *src;
 	}
-	while (o > 0 && (dst[o - 1] == ' ' || dst[o - 1] == ';'))
-		o--;
 	dst[o] = '\0';
 }
 

@@ -1231,8 +1231,9 @@ int job_start(struct job *job)
 {
 	job->t_start = mono_now();
 	job->state = JOB_STARTING;
-	log_info("starting job %s on table %s (%s)", job->name,
-		 job->cfg->table.schema ? job->cfg->table.schema : job->cfg->table.name,
+	log_info("starting job %s on table %s%s%s (%s)", job->name,
+		 job->cfg->table.schema ? job->cfg->table.schema : "",
+		 job->cfg->table.schema ? "." : "", job->cfg->table.name,
 		 job->opt.mode == JOB_MODE_VERIFY ? "verify" : "run");
 	job_connect(job);
 	return 0;
