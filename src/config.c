@@ -51,6 +51,7 @@ struct ctx {
 	size_t errlen;
 	char *dir; /* directory of the file: base of relative paths */
 	const struct node *root;
+	unsigned flags; /* CONFIG_NO_SECRETS */
 };
 
 /* get_string flags */
@@ -985,11 +986,13 @@ static int get_conn(struct ctx *c, const struct node *section_node, const char *
 			return rc;
 		rc = resolve_path(c, pf, &conn->password_file);
 		free(pf);
-		if (rc < 0)
+		if (rc < 0 || (c->flags & CONFIG_NO_SECRETS))
 			return rc;
 		return read_secret(c, vals[C_PASSWORD_FILE], p, conn->password_file,
 				   &conn->password);
 	}
+	if (c->flags & CONFIG_NO_SECRETS)
+		return 0;
 	if (primary) {
 		if (primary->password && !(conn->password = strdup(primary->password)))
 			return oom(c);
@@ -1523,7 +1526,14 @@ static int get_root(struct ctx *c, const struct node *root, struct config *cfg)
 int config_parse(const char *name, const char *buf, size_t len, struct config **out, char *err,
 		 size_t errlen)
 {
-	struct ctx c = { .name = name ? name : "<config>", .err = err, .errlen = errlen };
+	return config_parse_flags(name, buf, len, 0, out, err, errlen);
+}
+
+int config_parse_flags(const char *name, const char *buf, size_t len, unsigned flags,
+		       struct config **out, char *err, size_t errlen)
+{
+	struct ctx c = { .name = name ? name : "<config>", .err = err, .errlen = errlen,
+			 .flags = flags };
 	struct node *root = NULL;
 	struct config *cfg = NULL;
 	const char *slash;
@@ -1580,6 +1590,12 @@ out_free_dir:
 
 int config_load(const char *path, struct config **out, char *err, size_t errlen)
 {
+	return config_load_flags(path, 0, out, err, errlen);
+}
+
+int config_load_flags(const char *path, unsigned flags, struct config **out, char *err,
+		      size_t errlen)
+{
 	struct ctx c = { .name = path ? path : "<config>", .err = err, .errlen = errlen };
 	char *buf;
 	size_t len = 0;
@@ -1620,7 +1636,7 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 			goto out_free;
 		}
 	}
-	rc = config_parse(path, buf, len, out, err, errlen);
+	rc = config_parse_flags(path, buf, len, flags, out, err, errlen);
 out_free:
 	free(buf);
 	close(fd);

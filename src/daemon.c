@@ -5,10 +5,17 @@
  * only if it changes nothing but tunables. */
 #include "backfilld/daemon.h"
 #include "backfilld/config.h"
+#include "backfilld/control.h"
 #include "backfilld/log.h"
+#include "backfilld/metrics.h"
 #include "backfilld/notify.h"
+#include "backfilld/progress.h"
+#include "backfilld/status.h"
+#include "backfilld/tune.h"
 
+#include <errno.h>
 #include <ev.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +27,193 @@ struct daemon {
 	struct job *job;
 	ev_signal sig_term, sig_int, sig_usr1, sig_usr2, sig_hup;
 	ev_timer watchdog;
+	ev_timer metrics_timer;
+	struct status_server *status;
+	int status_retry;      /* the socket was busy at start: try again once running */
+	int metrics_errno;     /* last textfile error logged, to log each kind once */
+	const struct job_options *opt;
 };
+
+/* Status clients waiting for something: a `pause` answered once paused. */
+enum { WAIT_PAUSED = 1 };
 
 /* The loop never blocks on the database, so a loop that still turns is a live
  * daemon: ping systemd's watchdog from it. */
 static void daemon_watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	notify_send("WATCHDOG=1");
+}
+
+static void daemon_write_metrics(struct daemon *d)
+{
+	struct progress p;
+	int rc;
+
+	if (!d->cfg->metrics.textfile)
+		return;
+	job_progress(d->job, &p);
+	rc = metrics_write_textfile(&p, d->cfg->metrics.textfile);
+	if (rc < 0 && -rc != d->metrics_errno)
+		log_warn("cannot write metrics.textfile %s: %s", d->cfg->metrics.textfile,
+			 strerror(-rc));
+	d->metrics_errno = rc < 0 ? -rc : 0;
+}
+
+static void daemon_metrics_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	daemon_write_metrics(d);
+	w->repeat = (double)d->cfg->throttle.check_interval_ms / 1000.0;
+	ev_timer_again(loop, w);
+}
+
+static void daemon_request(struct status_client *c, const char *line, int privileged, void *arg);
+
+static int daemon_listen(struct daemon *d, int quiet_if_busy)
+{
+	char err[512] = "";
+
+	d->status = status_listen(d->loop, d->cfg->status.socket, d->cfg->status.mode,
+				  daemon_request, d, err, sizeof(err));
+	if (d->status) {
+		log_info("status socket %s", d->cfg->status.socket);
+		return 0;
+	}
+	if (quiet_if_busy && strstr(err, "in use"))
+		return -EADDRINUSE;
+	log_error("%s", err);
+	return -1;
+}
+
+/* Answers the clients that wait on the job's state. */
+static void daemon_on_state(struct job *job, enum job_state st, void *arg)
+{
+	struct daemon *d = arg;
+	char msg[128];
+
+	if (!d->status) {
+		if (st == JOB_RUNNING && d->status_retry) {
+			/* we hold the job's database lock now: whoever holds the socket runs
+			 * this job name against another database */
+			d->status_retry = 0;
+			if (daemon_listen(d, 0) < 0)
+				log_warn("status socket unavailable; the job runs without one");
+		}
+		return;
+	}
+	if (st == JOB_PAUSED) {
+		status_reply_deferred(d->status, WAIT_PAUSED, "OK paused");
+	} else if (st == JOB_STOPPING || st == JOB_STOPPED || st == JOB_DONE || st == JOB_FAILED) {
+		snprintf(msg, sizeof(msg), "ERR the job is %s", job_state_name(st));
+		status_reply_deferred(d->status, WAIT_PAUSED, msg);
+	}
+}
+
+static void daemon_set(struct daemon *d, struct status_client *c, const struct control_request *req)
+{
+	char err[512], done[2048] = "OK";
+	size_t o = 2;
+
+	for (size_t i = 0; i < req->nset; i++) {
+		const char *k = req->set[i].key, *v = req->set[i].value;
+
+		if (tune_set(d->cfg, k, v, err, sizeof(err)) < 0) {
+			char msg[3000];
+
+			if (i > 0) {
+				/* what was applied before the bad one takes effect */
+				char why[256];
+
+				if (job_reload(d->job, d->cfg, why, sizeof(why)) < 0)
+					log_warn("live tuning refused: %s", why);
+			}
+			snprintf(msg, sizeof(msg), "ERR %s%s%s", err, i ? "; applied before it:" : "",
+				 i ? done + 2 : "");
+			status_reply(c, msg);
+			return;
+		}
+		log_info("set %s=%s (status socket)", k, v);
+		if (strcmp(k, "batch.size") == 0)
+			job_set_batch_size(d->job, d->cfg->batch.size);
+		o += (size_t)snprintf(done + o, o < sizeof(done) ? sizeof(done) - o : 0, " %s=%s", k, v);
+	}
+	if (job_reload(d->job, d->cfg, err, sizeof(err)) < 0) {
+		status_reply(c, "ERR internal: the tuned configuration was refused");
+		return;
+	}
+	status_reply(c, done);
+}
+
+static void daemon_request(struct status_client *c, const char *line, int privileged, void *arg)
+{
+	struct daemon *d = arg;
+	struct control_request req;
+	struct progress p;
+	char err[512], buf[8192];
+	enum job_state st = job_state(d->job);
+
+	if (control_parse(line, &req, err, sizeof(err)) < 0) {
+		snprintf(buf, sizeof(buf), "ERR %s", err);
+		status_reply(c, buf);
+		return;
+	}
+	if (control_mutates(req.cmd) && !privileged) {
+		status_reply(c, "ERR permission denied");
+		return;
+	}
+	switch (req.cmd) {
+	case CONTROL_STATUS:
+		job_progress(d->job, &p);
+		progress_format_text(&p, buf, sizeof(buf));
+		status_reply(c, buf);
+		return;
+	case CONTROL_STATUS_JSON:
+		job_progress(d->job, &p);
+		progress_format_json(&p, buf, sizeof(buf));
+		status_reply(c, buf);
+		return;
+	case CONTROL_METRICS: {
+		size_t need;
+		char *m;
+
+		job_progress(d->job, &p);
+		need = metrics_format(&p, NULL, 0) + 1;
+		m = malloc(need);
+		if (!m) {
+			status_reply(c, "ERR out of memory");
+			return;
+		}
+		metrics_format(&p, m, need);
+		status_reply(c, m);
+		free(m);
+		return;
+	}
+	case CONTROL_PAUSE:
+		if (st == JOB_PAUSED) {
+			status_reply(c, "OK paused");
+		} else if (st >= JOB_STOPPING && st != JOB_RECONNECTING) {
+			snprintf(buf, sizeof(buf), "ERR the job is %s", job_state_name(st));
+			status_reply(c, buf);
+		} else {
+			/* answered once the batch in flight has committed */
+			status_defer(c, WAIT_PAUSED);
+			job_request_pause(d->job, 1);
+		}
+		return;
+	case CONTROL_RESUME:
+		status_reply(c, st == JOB_PAUSED ? "OK resuming" : "OK not paused");
+		job_request_pause(d->job, 0);
+		return;
+	case CONTROL_STOP:
+		status_reply(c, "OK stopping after the batch in flight");
+		job_request_stop(d->job);
+		return;
+	case CONTROL_SET:
+		daemon_set(d, c, &req);
+		return;
+	}
+	status_reply(c, "ERR unknown request");
 }
 
 static void daemon_reload(struct daemon *d)
@@ -110,6 +297,27 @@ int daemon_run(struct config *cfg, const struct job_options *opt)
 		daemon_watch(&d, &d.sig_usr2, SIGUSR2);
 		daemon_watch(&d, &d.sig_hup, SIGHUP);
 	}
+	d.opt = opt;
+	if (opt->mode == JOB_MODE_RUN) {
+		int rc = daemon_listen(&d, 1);
+
+		if (rc == -EADDRINUSE) {
+			/* maybe this very job running here: the database lock will tell */
+			d.status_retry = 1;
+		} else if (rc < 0) {
+			job_free(d.job);
+			config_free(d.cfg);
+			ev_loop_destroy(d.loop);
+			return 1;
+		}
+		job_set_hook(d.job, daemon_on_state, &d);
+		if (cfg->metrics.textfile) {
+			ev_timer_init(&d.metrics_timer, daemon_metrics_cb, 0.,
+				      (double)cfg->throttle.check_interval_ms / 1000.0);
+			d.metrics_timer.data = &d;
+			ev_timer_again(d.loop, &d.metrics_timer);
+		}
+	}
 	if (notify_watchdog_usec() > 0) {
 		double iv = (double)notify_watchdog_usec() / 2e6;
 
@@ -128,6 +336,11 @@ int daemon_run(struct config *cfg, const struct job_options *opt)
 	ev_signal_stop(d.loop, &d.sig_usr2);
 	ev_signal_stop(d.loop, &d.sig_hup);
 	ev_timer_stop(d.loop, &d.watchdog);
+	if (d.metrics_timer.data) {
+		ev_timer_stop(d.loop, &d.metrics_timer);
+		daemon_write_metrics(&d); /* the final state */
+	}
+	status_close(d.status);
 	job_free(d.job);
 	config_free(d.cfg);
 	ev_loop_destroy(d.loop);

@@ -7,6 +7,7 @@
 #include "backfilld/json.h"
 #include "backfilld/log.h"
 #include "backfilld/notify.h"
+#include "backfilld/progress.h"
 #include "backfilld/sql.h"
 
 #include <errno.h>
@@ -80,7 +81,6 @@ struct job {
 	int numeric[CONFIG_MAX_KEY_PARTS];
 	struct key cursor, high, low, upper;
 	int64_t rows_done, batches_done;
-	int64_t rows_at_start;
 	int64_t estimate;
 
 	/* the batch in flight */
@@ -107,8 +107,16 @@ struct job {
 
 	/* progress */
 	double t_start;
+	time_t started_wall;
 	double active_s;      /* time spent running batches or sleeping between them */
 	double active_since;  /* 0 when not running */
+	double paused_s;
+	double paused_since;  /* 0 when not paused */
+	struct rate_window rate;
+	struct progress_errors by_kind;
+	char *cursor_json, *high_json;
+	job_state_hook hook;
+	void *hook_arg;
 
 	/* verify */
 	struct key vcursor;
@@ -156,14 +164,22 @@ static void job_set_state(struct job *job, enum job_state st)
 		job->active_s += now - job->active_since;
 		job->active_since = 0;
 	}
+	if (job->paused_since > 0) {
+		job->paused_s += now - job->paused_since;
+		job->paused_since = 0;
+	}
 	if (st == JOB_RUNNING)
 		job->active_since = now;
+	else if (st == JOB_PAUSED)
+		job->paused_since = now;
 	log_info("state %s -> %s", job_state_name(job->state), job_state_name(st));
 	if (st == JOB_STOPPING)
 		notify_send("STOPPING=1\nSTATUS=stopping after the batch in flight");
 	else
 		notify_sendf("STATUS=%s", job_state_name(st));
 	job->state = st;
+	if (job->hook)
+		job->hook(job, st, job->hook_arg);
 }
 
 /* --- key values ---------------------------------------------------------- */
@@ -252,6 +268,15 @@ static char *key_json(const struct job *job, const struct key *k)
 	return json_encode_key(k->part, job->numeric, job->cfg->nkey);
 }
 
+/* The JSON forms of cursor and high_water that reports show. */
+static void job_sync_json(struct job *job)
+{
+	free(job->cursor_json);
+	free(job->high_json);
+	job->cursor_json = key_json(job, &job->cursor);
+	job->high_json = key_json(job, &job->high);
+}
+
 /* Appends k's parts to params. */
 static void key_params(const struct job *job, const struct key *k, const char **params, int *n)
 {
@@ -292,24 +317,66 @@ static double job_active_seconds(const struct job *job)
 	return job->active_s + (job->active_since > 0 ? mono_now() - job->active_since : 0);
 }
 
+static void job_count_error(struct job *job, enum db_error e)
+{
+	job->errors++;
+	switch (e) {
+	case DB_ERR_LOCK_TIMEOUT: job->by_kind.lock_timeout++; break;
+	case DB_ERR_STATEMENT_TIMEOUT: job->by_kind.statement_timeout++; break;
+	case DB_ERR_DEADLOCK: job->by_kind.deadlock++; break;
+	case DB_ERR_SERIALIZATION: job->by_kind.serialization++; break;
+	case DB_ERR_CONNECTION: job->by_kind.connection++; break;
+	default: job->by_kind.other++; break;
+	}
+}
+
+void job_progress(const struct job *job, struct progress *p)
+{
+	double now = mono_now();
+	double pct = job_percent(job);
+
+	memset(p, 0, sizeof(*p));
+	p->job = job->name;
+	p->driver = job->cfg->driver == CONFIG_DRIVER_POSTGRES ? "postgres" : "mysql";
+	p->table = job->sql ? job->sql->table_name : job->cfg->table.name;
+	p->state = job_state_name(job->state);
+	p->rows_done = job->rows_done;
+	p->batches_done = job->batches_done;
+	p->percent = pct;
+	/* matched rows so far, extrapolated over the key range; the planner's count
+	 * until there is enough of the range behind us to extrapolate from */
+	if (job->state == JOB_DONE)
+		p->rows_total_estimate = job->rows_done;
+	else if (pct >= 1.0)
+		p->rows_total_estimate = (int64_t)((double)job->rows_done * 100.0 / pct);
+	else
+		p->rows_total_estimate = job->estimate > 0 ? job->estimate : -1;
+	p->rows_per_sec = rate_window_rate(&job->rate);
+	p->eta_seconds = job->state == JOB_DONE ? 0 : rate_window_eta(&job->rate);
+	p->cursor = job->cursor_json;
+	p->high_water = job->high_json;
+	p->batch_size = job->bs.size;
+	p->last_batch_ms = job->last_batch_ms;
+	p->replication_lag_ms = -1;
+	p->lock_waits = -1;
+	p->errors = job->errors;
+	p->retries = job->retries;
+	p->by_kind = job->by_kind;
+	p->paused_seconds = job->paused_s + (job->paused_since > 0 ? now - job->paused_since : 0);
+	p->started_at = job->started_wall;
+	p->uptime_seconds = now - job->t_start;
+}
+
 static void job_log_progress(struct job *job)
 {
-	double active = job_active_seconds(job);
-	double rate = active > 0 ? (double)(job->rows_done - job->rows_at_start) / active : 0;
-	double pct = job_percent(job);
-	char eta[32] = "unknown";
+	struct progress p;
+	char line[512];
 
-	if (rate > 0 && pct > 0 && pct < 100 && job->rows_done > job->rows_at_start) {
-		double rows_left = (double)job->rows_done * (100.0 - pct) / pct;
-
-		snprintf(eta, sizeof(eta), "%.0fs", rows_left / rate);
-	}
-	log_info("progress %5.1f%%  rows %" PRId64 "  batches %" PRId64
-		 "  %.0f rows/s  batch %" PRId64 " (%.0f ms)  eta %s  state %s",
-		 pct, job->rows_done, job->batches_done, rate, job->bs.size, job->last_batch_ms,
-		 eta, job_state_name(job->state));
-	notify_sendf("STATUS=%s %.1f%%, %" PRId64 " rows, %.0f rows/s, eta %s",
-		     job_state_name(job->state), pct, job->rows_done, rate, eta);
+	job_progress(job, &p);
+	progress_format_line(&p, line, sizeof(line));
+	log_info("progress: %s, batch %" PRId64 " (%.0f ms)", line, p.batch_size,
+		 p.last_batch_ms < 0 ? 0 : p.last_batch_ms);
+	notify_sendf("STATUS=%s", line);
 }
 
 static void job_progress_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -421,7 +488,7 @@ static void job_reconnect(struct job *job, const char *why)
 		job_exit(job, 0);
 		return;
 	}
-	job->errors++;
+	job_count_error(job, DB_ERR_CONNECTION);
 	job_wait(job, jitter(job->reconnect_delay));
 	job->reconnect_delay *= 2;
 	if (job->reconnect_delay > RECONNECT_MAX)
@@ -589,7 +656,6 @@ static void job_after_load(struct job *job, const struct db_result *res)
 	job->rows_done = row.rows_done;
 	job->batches_done = row.batches_done;
 	if (!job->connected_once) {
-		job->rows_at_start = row.rows_done;
 		log_info("resuming job %s (was %s, last owner %s) at cursor %s: %" PRId64
 			 " rows in %" PRId64 " batches done", job->name, row.state,
 			 row.owner ? row.owner : "unknown", row.cursor ? row.cursor : "start",
@@ -634,7 +700,7 @@ static void job_after_high_water(struct job *job, const struct db_result *res)
 	params[2] = job->hash;
 	params[3] = job->owner;
 	params[4] = sz;
-	job->rows_done = job->batches_done = job->rows_at_start = 0;
+	job->rows_done = job->batches_done = 0;
 	job_send_owned(job, STEP_INSERT, checkpoint_sql_insert(job->sql), 5, params);
 	free(hw);
 }
@@ -652,7 +718,9 @@ static void job_begin_running(struct job *job)
 		}
 	}
 	job->reconnect_delay = RECONNECT_MIN;
+	job_sync_json(job);
 	job_set_state(job, JOB_RUNNING);
+	rate_window_add(&job->rate, job_active_seconds(job), job->rows_done, job_percent(job));
 	job_next_batch(job);
 }
 
@@ -725,6 +793,7 @@ static void job_verify_after_count(struct job *job, const struct db_result *res)
 
 static void job_verify_start(struct job *job)
 {
+	job_sync_json(job);
 	key_clear(&job->vcursor);
 	job->pending = job->diverged = job->checked = 0;
 	job_verify_next(job);
@@ -835,6 +904,8 @@ static void job_after_commit(struct job *job)
 	job->rows_done += job->affected;
 	job->batches_done++;
 	job->last_batch_ms = ms;
+	job_sync_json(job);
+	rate_window_add(&job->rate, job_active_seconds(job), job->rows_done, job_percent(job));
 	job->attempts = 0;
 	batchsize_success(&job->bs, job->bound_found, ms);
 	log_debug("batch %" PRId64 ": %" PRId64 " keys, %" PRId64 " rows, %.1f ms, next size %"
@@ -859,7 +930,7 @@ static void job_after_rollback(struct job *job)
 	struct db_result *e = &job->saved_error;
 	double delay;
 
-	job->errors++;
+	job_count_error(job, e->error);
 	if (!retryable(e->error)) {
 		job_fail(job, 1, "batch failed: %s%s%s%s", e->message, e->sqlstate[0] ? " (SQLSTATE " : "",
 			 e->sqlstate, e->sqlstate[0] ? ")" : "");
@@ -1185,6 +1256,8 @@ struct job *job_new(struct ev_loop *loop, const struct config *cfg,
 	job->cfg = cfg;
 	job->opt = *opt;
 	job->exit_code = 1;
+	job->last_batch_ms = -1;
+	job->started_wall = time(NULL);
 	snprintf(job->name, sizeof(job->name), "%s", cfg->job);
 	snprintf(job->lock_name, sizeof(job->lock_name), "backfilld:%s", cfg->job);
 	gethostname(host, sizeof(host) - 1);
@@ -1224,6 +1297,8 @@ void job_free(struct job *job)
 	key_clear(&job->upper);
 	key_clear(&job->vcursor);
 	db_result_clear(&job->saved_error);
+	free(job->cursor_json);
+	free(job->high_json);
 	free(job);
 }
 
@@ -1303,4 +1378,17 @@ int job_reload(struct job *job, const struct config *cfg, char *err, size_t errl
 			 cfg->batch.target_time_ms);
 	log_set_level((enum log_level)cfg->log.level);
 	return 0;
+}
+
+void job_set_hook(struct job *job, job_state_hook hook, void *arg)
+{
+	job->hook = hook;
+	job->hook_arg = arg;
+}
+
+void job_set_batch_size(struct job *job, int64_t size)
+{
+	batchsize_init(&job->bs, size, job->cfg->batch.min_size, job->cfg->batch.max_size,
+		       job->cfg->batch.target_time_ms);
+	log_info("batch size set to %" PRId64, job->bs.size);
 }

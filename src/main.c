@@ -1,4 +1,5 @@
 /* main.c - the command line: subcommands, options, exit codes. */
+#include "backfilld/client.h"
 #include "backfilld/config.h"
 #include "backfilld/daemon.h"
 #include "backfilld/log.h"
@@ -11,10 +12,28 @@
 static const char usage[] =
 	"usage: backfilld run    -c JOB.yaml [--reset]   run the job until done\n"
 	"       backfilld verify -c JOB.yaml [--json]    count pending / diverged rows\n"
+	"       backfilld status [-c JOB.yaml | -s SOCKET] [--json]\n"
+	"       backfilld pause  [-c JOB.yaml | -s SOCKET]   after the batch in flight\n"
+	"       backfilld resume [-c JOB.yaml | -s SOCKET]\n"
+	"       backfilld stop   [-c JOB.yaml | -s SOCKET]   graceful, as SIGTERM\n"
+	"       backfilld set KEY=VALUE... [-c JOB.yaml | -s SOCKET]\n"
+	"                        batch.size, batch.sleep, batch.target_time, throttle.*, ...\n"
+	"       backfilld metrics [-c JOB.yaml | -s SOCKET]  Prometheus text\n"
 	"       backfilld --version | --help\n"
 	"\n"
 	"Exit status: 0 done, 1 runtime failure, 2 usage or configuration error,\n"
 	"3 verify found pending or diverged rows.\n";
+
+static int is_control(const char *cmd)
+{
+	static const char *const control[] = { "status", "pause", "resume", "stop",
+					       "set",	 "metrics", NULL };
+
+	for (int i = 0; control[i]; i++)
+		if (strcmp(cmd, control[i]) == 0)
+			return 1;
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -22,12 +41,13 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "reset", no_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct job_options opt = { 0 };
-	const char *cmd = NULL, *path = NULL;
+	const char *cmd = NULL, *path = NULL, *socket_path = NULL;
 	struct config *cfg = NULL;
 	char err[1024];
 	int c;
@@ -37,9 +57,10 @@ int main(int argc, char **argv)
 		argv++;
 		argc--;
 	}
-	while ((c = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': path = optarg; break;
+		case 's': socket_path = optarg; break;
 		case 'r': opt.reset = 1; break;
 		case 'j': opt.json = 1; break;
 		case 'h': fputs(usage, stdout); return 0;
@@ -47,12 +68,28 @@ int main(int argc, char **argv)
 		default: fputs(usage, stderr); return 2;
 		}
 	}
+	if (!cmd) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (is_control(cmd)) {
+		if (path && socket_path) {
+			fprintf(stderr, "backfilld %s: give -c or -s, not both\n", cmd);
+			return 2;
+		}
+		if (opt.reset || (opt.json && strcmp(cmd, "status") != 0)) {
+			fprintf(stderr, "backfilld %s: %s does not apply\n", cmd,
+				opt.reset ? "--reset" : "--json");
+			return 2;
+		}
+		return client_run(cmd, path, socket_path, opt.json, argv + optind, argc - optind);
+	}
 	if (optind < argc) {
 		fprintf(stderr, "backfilld: unexpected argument '%s'\n%s", argv[optind], usage);
 		return 2;
 	}
-	if (!cmd) {
-		fputs(usage, stderr);
+	if (socket_path) {
+		fprintf(stderr, "backfilld %s: -s goes with the control commands\n", cmd);
 		return 2;
 	}
 	if (strcmp(cmd, "run") == 0) {

@@ -108,6 +108,16 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 int config_parse(const char *name, const char *buf, size_t len, struct config **out,
 		 char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* Flags for the _flags variants. CONFIG_NO_SECRETS: read no password (file,
+ * environment or credential), for the control commands that only need to find
+ * a job's status socket and may run as a user who cannot read the password. */
+#define CONFIG_NO_SECRETS 1u
+int config_load_flags(const char *path, unsigned flags, struct config **out, char *err,
+		      size_t errlen) __attribute__((warn_unused_result));
+int config_parse_flags(const char *name, const char *buf, size_t len, unsigned flags,
+		       struct config **out, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
 void config_free(struct config *cfg);
 
 /* "500ms", "1s", "1.5s", "2m", "1h", "0": milliseconds. 0 or -EINVAL. */

@@ -17,6 +17,7 @@
 struct ev_loop;
 struct config;
 struct job;
+struct progress;
 
 enum job_mode {
 	JOB_MODE_RUN,      /* backfill: apply set over the range */
@@ -63,6 +64,16 @@ int job_reload(struct job *job, const struct config *cfg, char *err, size_t errl
 	__attribute__((warn_unused_result));
 
 enum job_state job_state(const struct job *job);
+
+/* Called after every state transition (from the loop). */
+typedef void (*job_state_hook)(struct job *job, enum job_state st, void *arg);
+void job_set_hook(struct job *job, job_state_hook hook, void *arg);
+
+/* Everything the reports show; the strings live until the job's next step. */
+void job_progress(const struct job *job, struct progress *p);
+
+/* Live tuning: the next batch has this size (clamped to min_size..max_size). */
+void job_set_batch_size(struct job *job, int64_t size);
 const char *job_state_name(enum job_state st);
 
 #endif

@@ -1,0 +1,16 @@
+/* tune.h - live tuning: `set KEY=VALUE` on a running job's configuration. */
+#ifndef BACKFILLD_TUNE_H
+#define BACKFILLD_TUNE_H
+
+#include <stddef.h>
+
+struct config;
+
+/* Validates value for key (the YAML key path: batch.sleep, throttle.max_lock_waits,
+ * log.level, …) with the rules of the YAML file and stores it in cfg. Only
+ * tunables may be set: batch.*, throttle.* (not replicas), log.level and
+ * log.progress_interval. 0, or -EINVAL with a message in err (cfg unchanged). */
+int tune_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,159 @@
+/* tune.c - live tuning: `set KEY=VALUE` on a running job's configuration. */
+#include "backfilld/tune.h"
+#include "backfilld/config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum tune_kind { TUNE_INT, TUNE_DURATION, TUNE_NUMBER, TUNE_STRING, TUNE_WINDOW, TUNE_LEVEL };
+
+struct tunable {
+	const char *key;
+	enum tune_kind kind;
+	size_t offset;       /* of the int64_t / double / char * in struct config */
+	int64_t min, max;    /* TUNE_INT: the range; TUNE_DURATION: min 1 means "> 0" */
+};
+
+#define F(field) offsetof(struct config, field)
+
+static const struct tunable tunables[] = {
+	{ "batch.size", TUNE_INT, F(batch.size), 1, 10000000 },
+	{ "batch.min_size", TUNE_INT, F(batch.min_size), 1, 10000000 },
+	{ "batch.max_size", TUNE_INT, F(batch.max_size), 1, 10000000 },
+	{ "batch.target_time", TUNE_DURATION, F(batch.target_time_ms), 1, 0 },
+	{ "batch.sleep", TUNE_DURATION, F(batch.sleep_ms), 0, 0 },
+	{ "batch.lock_timeout", TUNE_DURATION, F(batch.lock_timeout_ms), 1, 0 },
+	{ "batch.statement_timeout", TUNE_DURATION, F(batch.statement_timeout_ms), 1, 0 },
+	{ "batch.max_retries", TUNE_INT, F(batch.max_retries), 0, 1000 },
+	{ "throttle.max_replication_lag", TUNE_DURATION, F(throttle.max_replication_lag_ms), 0, 0 },
+	{ "throttle.max_lock_waits", TUNE_INT, F(throttle.max_lock_waits), 0, 1000000 },
+	{ "throttle.max_active", TUNE_INT, F(throttle.max_active), 0, 1000000 },
+	{ "throttle.query", TUNE_STRING, F(throttle.query), 0, 0 },
+	{ "throttle.query_max", TUNE_NUMBER, F(throttle.query_max), 0, 0 },
+	{ "throttle.window", TUNE_WINDOW, F(throttle.window), 0, 0 },
+	{ "throttle.check_interval", TUNE_DURATION, F(throttle.check_interval_ms), 1, 0 },
+	{ "log.level", TUNE_LEVEL, F(log.level), 0, 0 },
+	{ "log.progress_interval", TUNE_DURATION, F(log.progress_interval_ms), 0, 0 },
+};
+
+static int parse_int(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (!*s || (*s == '0' && s[1]) || !(*s == '-' || (*s >= '0' && *s <= '9')))
+		return -EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int tune_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen)
+{
+	const struct tunable *t = NULL;
+	char *base = (char *)cfg;
+	int64_t iv;
+
+	for (size_t i = 0; i < sizeof(tunables) / sizeof(tunables[0]); i++)
+		if (strcmp(tunables[i].key, key) == 0)
+			t = &tunables[i];
+	if (!t) {
+		snprintf(err, errlen, "%s cannot be set on a running job (tunable: batch.*, "
+			 "throttle.* but replicas, log.level, log.progress_interval)", key);
+		return -EINVAL;
+	}
+	switch (t->kind) {
+	case TUNE_INT:
+		if (parse_int(value, &iv) < 0 || iv < t->min || iv > t->max) {
+			snprintf(err, errlen, "%s: \"%s\" is not a whole number from %lld to %lld",
+				 key, value, (long long)t->min, (long long)t->max);
+			return -EINVAL;
+		}
+		/* the batch limits stay consistent: min_size <= size <= max_size */
+		if ((strcmp(key, "batch.min_size") == 0 && iv > cfg->batch.max_size) ||
+		    (strcmp(key, "batch.max_size") == 0 && iv < cfg->batch.min_size) ||
+		    (strcmp(key, "batch.size") == 0 &&
+		     (iv < cfg->batch.min_size || iv > cfg->batch.max_size))) {
+			snprintf(err, errlen, "%s: %lld is outside batch.min_size..batch.max_size "
+				 "(%lld..%lld)", key, (long long)iv, (long long)cfg->batch.min_size,
+				 (long long)cfg->batch.max_size);
+			return -EINVAL;
+		}
+		*(int64_t *)(base + t->offset) = iv;
+		return 0;
+	case TUNE_DURATION:
+		if (config_parse_duration(value, &iv) < 0 || iv > INT32_MAX) {
+			snprintf(err, errlen, "%s: invalid duration \"%s\" (use ms, s, m or h)", key,
+				 value);
+			return -EINVAL;
+		}
+		if (t->min > 0 && iv == 0) {
+			snprintf(err, errlen, "%s: must be greater than 0", key);
+			return -EINVAL;
+		}
+		*(int64_t *)(base + t->offset) = iv;
+		return 0;
+	case TUNE_NUMBER: {
+		char *end;
+		double d = strtod(value, &end);
+
+		if (!*value || *end || !isfinite(d)) {
+			snprintf(err, errlen, "%s: \"%s\" is not a number", key, value);
+			return -EINVAL;
+		}
+		*(double *)(base + t->offset) = d;
+		return 0;
+	}
+	case TUNE_WINDOW: {
+		int start = 0, end = 0;
+		char *copy;
+
+		if (*value && config_parse_window(value, &start, &end) < 0) {
+			snprintf(err, errlen, "%s: invalid window \"%s\" (use \"HH:MM-HH:MM\")", key,
+				 value);
+			return -EINVAL;
+		}
+		copy = strdup(value);
+		if (!copy) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		free(cfg->throttle.window);
+		cfg->throttle.window = copy;
+		cfg->throttle.window_start_min = start;
+		cfg->throttle.window_end_min = end;
+		return 0;
+	}
+	case TUNE_STRING: {
+		char *copy = strdup(value);
+
+		if (!copy) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		free(*(char **)(base + t->offset));
+		*(char **)(base + t->offset) = copy;
+		return 0;
+	}
+	case TUNE_LEVEL: {
+		static const char *const names[] = { "debug", "info", "warn", "error" };
+
+		for (int i = 0; i < 4; i++)
+			if (strcmp(value, names[i]) == 0) {
+				cfg->log.level = (enum config_log_level)i;
+				return 0;
+			}
+		snprintf(err, errlen, "%s: \"%s\" is not one of debug, info, warn, error", key,
+			 value);
+		return -EINVAL;
+	}
+	}
+	return -EINVAL;
+}
