@@ -53,6 +53,10 @@ int control_parse(const char *line, struct control_request *req, char *err, size
 		if (strcmp(word, words[i].word) == 0)
 			break;
 	if (i == sizeof(words) / sizeof(words[0])) {
+		/* echo it printable: the answer goes to somebody's terminal */
+		for (char *w = word; *w; w++)
+			if ((unsigned char)*w < 0x20 || (unsigned char)*w >= 0x7f)
+				*w = '?';
 		snprintf(err, errlen, "unknown request \"%.40s\" (try: status, status json, pause, "
 			 "resume, stop, set KEY=VALUE, metrics)", word);
 		return -EINVAL;

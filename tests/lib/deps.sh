@@ -11,7 +11,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config git libpq-dev libyaml-dev libev-dev
-	libcmocka-dev default-libmysqlclient-dev postgresql-15 postgresql-client-15)
+	libcmocka-dev default-libmysqlclient-dev postgresql-15 postgresql-client-15 systemd)
 
 check_only=0
 for arg in "$@"; do

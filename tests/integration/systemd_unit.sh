@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The systemd unit is valid (systemd-analyze verify), sandboxed as the README says
+# (systemd-analyze security: exposure at most 2.0), and installed by cmake --install
+# with ExecStart pointing at the installed binary.
+source "$(dirname "$0")/../lib/itest.sh"
+IT_NAME=systemd_unit
+IT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/backfilld-it-systemd.XXXXXX")
+trap it_cleanup EXIT
+command -v systemd-analyze >/dev/null || it_fail "systemd-analyze is not installed (tests/lib/deps.sh installs systemd)"
+src=${BACKFILLD_SOURCE_DIR:?}
+build=$(dirname "$BACKFILLD_BIN")
+
+# install into a staging prefix
+cmake --install "$build" --prefix "$IT_DIR/prefix" >"$IT_DIR/install.log" 2>&1 ||
+	it_fail "cmake --install failed: $(tail -n 5 "$IT_DIR/install.log")"
+unit=$IT_DIR/prefix/lib/systemd/system/backfilld@.service
+[[ -x "$IT_DIR/prefix/bin/backfilld" ]] || it_fail "binary not installed"
+[[ -f "$unit" ]] || it_fail "unit not installed at $unit"
+[[ -f "$IT_DIR/prefix/share/doc/backfilld/example.yaml" ]] || it_fail "example config not installed"
+it_contains "$unit" "ExecStart=$IT_DIR/prefix/bin/backfilld run -c /etc/backfilld/%i.yaml" \
+	"installed unit runs the installed binary"
+"$IT_DIR/prefix/bin/backfilld" --version >/dev/null || it_fail "installed binary does not run"
+
+# verify: every directive known, the command executable
+cp "$unit" "$IT_DIR/backfilld@.service"
+systemd-analyze verify "$IT_DIR/backfilld@.service" >"$IT_DIR/verify.log" 2>&1
+rc=$?
+it_eq "$rc" 0 "systemd-analyze verify exit status ($(cat "$IT_DIR/verify.log"))"
+it_eq "$(grep -v -e '^$' "$IT_DIR/verify.log" | grep -cv 'is not a valid path\|Failed to load\|\.mount\|\.device')" 0 \
+	"systemd-analyze verify messages: $(cat "$IT_DIR/verify.log")"
+
+# the sandbox
+systemd-analyze security --offline=yes "$IT_DIR/backfilld@.service" >"$IT_DIR/security.log" 2>&1
+score=$(sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p' "$IT_DIR/security.log")
+[[ -n "$score" ]] || it_fail "no exposure score: $(tail -n 3 "$IT_DIR/security.log")"
+it_log "systemd-analyze security exposure: $score"
+it_eq "$(awk -v s="$score" 'BEGIN { print (s <= 2.0) ? "ok" : "too exposed" }')" ok "exposure $score"
+
+# the repository's unit is the one that was installed, but for the binary's path
+it_eq "$(sed "s|$IT_DIR/prefix/bin|/usr/local/bin|" "$unit")" "$(cat "$src/systemd/backfilld@.service")" \
+	"installed unit differs from systemd/backfilld@.service beyond ExecStart"
+it_pass
