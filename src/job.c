@@ -945,13 +945,21 @@ static void job_after_rollback(struct job *job)
 	}
 	job->retries++;
 	batchsize_timeout(&job->bs);
+	if (job->stop_requested || job->pause_requested) {
+		/* no point backing off for a batch that will not be tried now */
+		log_warn("batch after cursor %s failed (%s: %s)",
+			 job->cursor_json ? job->cursor_json : "start", db_error_name(e->error),
+			 e->message);
+		job_next_batch(job);
+		return;
+	}
 	delay = 0.1 * pow(2.0, job->attempts - 1);
 	if (delay > RETRY_BACKOFF_MAX)
 		delay = RETRY_BACKOFF_MAX;
 	delay = jitter(delay);
 	log_warn("batch after cursor %s failed (%s: %s); retry %d of %" PRId64
 		 " in %.2fs with batch size %" PRId64,
-		 job->cursor.set ? job->cursor.part[0] : "start", db_error_name(e->error),
+		 job->cursor_json ? job->cursor_json : "start", db_error_name(e->error),
 		 e->message, job->attempts, job->cfg->batch.max_retries, delay, job->bs.size);
 	job_wait(job, delay);
 }
@@ -969,6 +977,11 @@ static void job_on_error(struct job *job, enum step step, const struct db_result
 	if (res->error == DB_ERR_CONNECTION && job->connected_once &&
 	    job->state != JOB_FAILED) {
 		job_reconnect(job, res->message);
+		return;
+	}
+	if (res->error == DB_ERR_CONNECTION && step != STEP_CONNECT && !job->connected_once) {
+		job_fail(job, 1, "lost the connection to the database while starting: %s",
+			 res->message);
 		return;
 	}
 	if (in_batch(step)) {
@@ -1039,7 +1052,7 @@ static void job_after_state(struct job *job)
 	if (strcmp(target, "stopped") == 0) {
 		job_set_state(job, JOB_STOPPED);
 		log_info("stopped at %s after %" PRId64 " rows in %" PRId64 " batches; run again to resume",
-			 job->cursor.set ? job->cursor.part[0] : "the start", job->rows_done,
+			 job->cursor_json ? job->cursor_json : "the start", job->rows_done,
 			 job->batches_done);
 		job_exit(job, 0);
 		return;
