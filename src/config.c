@@ -547,25 +547,34 @@ static int get_duration(struct ctx *c, const struct node *n, const char *path, b
 	return 0;
 }
 
+int config_parse_number(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	/* strtod also takes hex, "inf", "nan" and leading blanks: not a config number */
+	if (!*s || s[strspn(s, "0123456789+-.eE")] != '\0')
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (*end != '\0' || end == s || errno == ERANGE || !isfinite(v))
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
 static int get_number(struct ctx *c, const struct node *n, const char *path, double *out)
 {
-	char e[ESC_BUF], *end;
+	char e[ESC_BUF];
 	int rc = want_scalar(c, n, path);
 
 	if (rc < 0)
 		return rc;
 	if (is_null(n) || n->len == 0)
 		return empty_error(c, n, path);
-	/* strtod also takes hex, "inf", "nan" and leading blanks: not a config number */
-	if (n->str[strspn(n->str, "0123456789+-.eE")] != '\0')
-		goto invalid;
-	errno = 0;
-	*out = strtod(n->str, &end);
-	if (*end != '\0' || end == n->str || errno == ERANGE || !isfinite(*out))
-		goto invalid;
+	if (config_parse_number(n->str, out) < 0)
+		return fail(c, n, "%s: invalid number \"%s\"", path, esc_node(e, sizeof(e), n));
 	return 0;
-invalid:
-	return fail(c, n, "%s: invalid number \"%s\"", path, esc_node(e, sizeof(e), n));
 }
 
 static int get_column(struct ctx *c, const struct node *n, const char *path, const char *what,

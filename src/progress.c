@@ -4,6 +4,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -117,27 +118,50 @@ void progress_format_line(const struct progress *p, char *buf, size_t len)
 			 eta, p->nreasons ? ", throttled: " : "", p->nreasons ? p->reasons[0] : "");
 }
 
+/* Appends one line of at most 80 columns (longer ones end in "...") to buf. */
+static void add_line(char *buf, size_t len, size_t *o, int cut, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static void add_line(char *buf, size_t len, size_t *o, int cut, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (cut && strlen(line) > 80)
+		memcpy(line + 77, "...", 4);
+	n = snprintf(buf + (*o < len ? *o : len), *o < len ? len - *o : 0, "%s\n", line);
+	if (n > 0)
+		*o += (size_t)n;
+}
+
 void progress_format_text(const struct progress *p, char *buf, size_t len)
 {
-	char rows[32], total[48], eta[32], up[32], bar[64], rate[48], lag[64], waits[32];
+	char rows[32], total[48], eta[32], up[32], bar[64], rate[48], waits[32];
+	char throttled[32], paused[32], last[48];
 	size_t o = 0, width = 50, fill;
 	double pct = p->percent < 0 ? 0 : p->percent > 100 ? 100 : p->percent;
 
-	fill = (size_t)(pct / 100.0 * (double)width + 0.5);
+	if (len)
+		buf[0] = '\0';
+	fill = (size_t)(pct / 100.0 * (double)width);
 	for (size_t i = 0; i < width; i++)
 		bar[i] = i < fill ? '#' : '.';
 	bar[width] = '\0';
 	thousands(p->rows_done, rows, sizeof(rows));
+	total[0] = '\0';
 	if (p->rows_total_estimate >= 0) {
 		char t[32];
 
 		thousands(p->rows_total_estimate, t, sizeof(t));
 		snprintf(total, sizeof(total), " of ~%s", t);
-	} else {
-		total[0] = '\0';
 	}
 	progress_format_duration(p->eta_seconds, eta, sizeof(eta));
 	progress_format_duration(p->uptime_seconds, up, sizeof(up));
+	progress_format_duration(p->throttled_seconds, throttled, sizeof(throttled));
+	progress_format_duration(p->paused_seconds, paused, sizeof(paused));
 	if (p->rows_per_sec >= 0) {
 		char r[32];
 
@@ -146,38 +170,33 @@ void progress_format_text(const struct progress *p, char *buf, size_t len)
 	} else {
 		snprintf(rate, sizeof(rate), "rate unknown");
 	}
+	if (p->last_batch_ms >= 0)
+		snprintf(last, sizeof(last), " (last %.0f ms)", p->last_batch_ms);
+	else
+		last[0] = '\0';
+	if (p->lock_waits >= 0)
+		snprintf(waits, sizeof(waits), "%" PRId64, p->lock_waits);
+	else
+		snprintf(waits, sizeof(waits), "?");
+
+	/* the headline carries the job's name, which may be long: never cut */
+	add_line(buf, len, &o, 0, "%s  %s  %s (%s)", p->job, p->state, p->table, p->driver);
+	/* a full bar and 100.0% only when the range is really done */
+	add_line(buf, len, &o, 1, "[%s] %5.1f%%", bar,
+		 pct < 100 && pct > 99.9 ? 99.9 : pct);
+	add_line(buf, len, &o, 1, "rows %s%s   %s   eta %s", rows, total, rate, eta);
+	add_line(buf, len, &o, 1, "batch %" PRId64 "%s   errors %" PRId64 "   retries %" PRId64
+		 "   lock waits %s", p->batch_size, last, p->errors, p->retries, waits);
 	if (p->replication_lag_ms >= 0)
-		snprintf(lag, sizeof(lag), "lag %.2fs (%s)", p->replication_lag_ms / 1000.0,
+		add_line(buf, len, &o, 1, "lag %.2fs (%s)", p->replication_lag_ms / 1000.0,
 			 p->lag_source ? p->lag_source : "?");
 	else
-		snprintf(lag, sizeof(lag), "lag not measured");
-	if (p->lock_waits >= 0)
-		snprintf(waits, sizeof(waits), "lock waits %" PRId64, p->lock_waits);
-	else
-		snprintf(waits, sizeof(waits), "lock waits ?");
-
-#define OUT(...)                                                                  \
-	do {                                                                      \
-		int n_ = snprintf(buf + o, o < len ? len - o : 0, __VA_ARGS__);   \
-		if (n_ > 0)                                                       \
-			o += (size_t)n_;                                          \
-	} while (0)
-
-	OUT("%s  %s  %s (%s)\n", p->job, p->state, p->table, p->driver);
-	OUT("[%s] %5.1f%%\n", bar, pct);
-	OUT("rows %s%s   %s   eta %s\n", rows, total, rate, eta);
-	if (p->last_batch_ms >= 0)
-		OUT("batch %" PRId64 " (last %.0f ms)   %s   %s\n", p->batch_size, p->last_batch_ms,
-		    lag, waits);
-	else
-		OUT("batch %" PRId64 "   %s   %s\n", p->batch_size, lag, waits);
-	OUT("errors %" PRId64 "   retries %" PRId64 "   throttled %.0fs   paused %.0fs   up %s\n",
-	    p->errors, p->retries, p->throttled_seconds, p->paused_seconds, up);
+		add_line(buf, len, &o, 1, "lag not measured");
+	add_line(buf, len, &o, 1, "throttled %s   paused %s   up %s", throttled, paused, up);
 	for (size_t i = 0; i < p->nreasons; i++)
-		OUT("throttled: %s\n", p->reasons[i]);
-	OUT("cursor %s of %s\n", p->cursor ? p->cursor : "(start)",
-	    p->high_water ? p->high_water : "(empty)");
-#undef OUT
+		add_line(buf, len, &o, 1, "throttled: %s", p->reasons[i]);
+	add_line(buf, len, &o, 1, "cursor %s of %s", p->cursor ? p->cursor : "(start)",
+		 p->high_water ? p->high_water : "(empty)");
 	if (o >= len && len > 0)
 		buf[len - 1] = '\0';
 }

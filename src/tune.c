@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,14 +75,19 @@ int tune_set(struct config *cfg, const char *key, const char *value, char *err, 
 				 key, value, (long long)t->min, (long long)t->max);
 			return -EINVAL;
 		}
-		/* the batch limits stay consistent: min_size <= size <= max_size */
-		if ((strcmp(key, "batch.min_size") == 0 && iv > cfg->batch.max_size) ||
-		    (strcmp(key, "batch.max_size") == 0 && iv < cfg->batch.min_size) ||
+		/* the batch limits stay consistent, as the YAML file must be:
+		 * min_size <= size <= max_size */
+		if ((strcmp(key, "batch.min_size") == 0 &&
+		     (iv > cfg->batch.max_size || iv > cfg->batch.size)) ||
+		    (strcmp(key, "batch.max_size") == 0 &&
+		     (iv < cfg->batch.min_size || iv < cfg->batch.size)) ||
 		    (strcmp(key, "batch.size") == 0 &&
 		     (iv < cfg->batch.min_size || iv > cfg->batch.max_size))) {
-			snprintf(err, errlen, "%s: %lld is outside batch.min_size..batch.max_size "
-				 "(%lld..%lld)", key, (long long)iv, (long long)cfg->batch.min_size,
-				 (long long)cfg->batch.max_size);
+			snprintf(err, errlen, "%s: %lld would break batch.min_size <= batch.size <= "
+				 "batch.max_size (now %lld <= %lld <= %lld); set them together, "
+				 "e.g. set batch.size=… %s=%lld", key, (long long)iv,
+				 (long long)cfg->batch.min_size, (long long)cfg->batch.size,
+				 (long long)cfg->batch.max_size, key, (long long)iv);
 			return -EINVAL;
 		}
 		*(int64_t *)(base + t->offset) = iv;
@@ -101,11 +105,10 @@ int tune_set(struct config *cfg, const char *key, const char *value, char *err, 
 		*(int64_t *)(base + t->offset) = iv;
 		return 0;
 	case TUNE_NUMBER: {
-		char *end;
-		double d = strtod(value, &end);
+		double d;
 
-		if (!*value || *end || !isfinite(d)) {
-			snprintf(err, errlen, "%s: \"%s\" is not a number", key, value);
+		if (config_parse_number(value, &d) < 0) {
+			snprintf(err, errlen, "%s: invalid number \"%s\"", key, value);
 			return -EINVAL;
 		}
 		*(double *)(base + t->offset) = d;
@@ -132,7 +135,8 @@ int tune_set(struct config *cfg, const char *key, const char *value, char *err, 
 		return 0;
 	}
 	case TUNE_STRING: {
-		char *copy = strdup(value);
+		/* blanks only mean none, as in the YAML file */
+		char *copy = strdup(value[strspn(value, " \t")] ? value : "");
 
 		if (!copy) {
 			snprintf(err, errlen, "out of memory");

@@ -129,6 +129,9 @@ int config_parse_duration(const char *s, int64_t *ms) __attribute__((warn_unused
 int config_check_identifier(const char *s, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
+/* A plain decimal number ("2.5", "-1", "1e3"; no hex, inf, nan or blanks). */
+int config_parse_number(const char *s, double *out) __attribute__((warn_unused_result));
+
 /* "HH:MM-HH:MM" into minutes after midnight; crossing midnight allowed. */
 int config_parse_window(const char *s, int *start_min, int *end_min)
 	__attribute__((warn_unused_result));
