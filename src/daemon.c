@@ -112,37 +112,33 @@ static void daemon_on_state(struct job *job, enum job_state st, void *arg)
 
 static void daemon_set(struct daemon *d, struct status_client *c, const struct control_request *req)
 {
-	char err[512], done[2048] = "OK";
+	const char *keys[CONTROL_MAX_SETS], *values[CONTROL_MAX_SETS];
+	char err[512], msg[2048] = "OK";
 	size_t o = 2;
+	int size_set = 0;
 
 	for (size_t i = 0; i < req->nset; i++) {
-		const char *k = req->set[i].key, *v = req->set[i].value;
-
-		if (tune_set(d->cfg, k, v, err, sizeof(err)) < 0) {
-			char msg[3000];
-
-			if (i > 0) {
-				/* what was applied before the bad one takes effect */
-				char why[256];
-
-				if (job_reload(d->job, d->cfg, why, sizeof(why)) < 0)
-					log_warn("live tuning refused: %s", why);
-			}
-			snprintf(msg, sizeof(msg), "ERR %s%s%s", err, i ? "; applied before it:" : "",
-				 i ? done + 2 : "");
-			status_reply(c, msg);
-			return;
-		}
-		log_info("set %s=%s (status socket)", k, v);
-		if (strcmp(k, "batch.size") == 0)
-			job_set_batch_size(d->job, d->cfg->batch.size);
-		o += (size_t)snprintf(done + o, o < sizeof(done) ? sizeof(done) - o : 0, " %s=%s", k, v);
+		keys[i] = req->set[i].key;
+		values[i] = req->set[i].value;
+		size_set |= strcmp(keys[i], "batch.size") == 0;
+	}
+	if (tune_set_many(d->cfg, keys, values, req->nset, err, sizeof(err)) < 0) {
+		snprintf(msg, sizeof(msg), "ERR %s", err);
+		status_reply(c, msg);
+		return;
+	}
+	for (size_t i = 0; i < req->nset; i++) {
+		log_info("set %s=%s (status socket)", keys[i], values[i]);
+		o += (size_t)snprintf(msg + o, o < sizeof(msg) ? sizeof(msg) - o : 0, " %s=%s",
+				      keys[i], values[i]);
 	}
 	if (job_reload(d->job, d->cfg, err, sizeof(err)) < 0) {
 		status_reply(c, "ERR internal: the tuned configuration was refused");
 		return;
 	}
-	status_reply(c, done);
+	if (size_set)
+		job_set_batch_size(d->job, d->cfg->batch.size);
+	status_reply(c, msg);
 }
 
 static void daemon_request(struct status_client *c, const char *line, int privileged, void *arg)

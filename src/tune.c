@@ -54,7 +54,11 @@ static int parse_int(const char *s, int64_t *out)
 	return 0;
 }
 
-int tune_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen)
+#define TUNE_CHECK_ONLY 1 /* validate, store nothing */
+#define TUNE_NO_CROSS 2   /* leave min_size <= size <= max_size to the caller */
+
+static int tune_one(struct config *cfg, const char *key, const char *value, unsigned flags,
+		    char *err, size_t errlen)
 {
 	const struct tunable *t = NULL;
 	char *base = (char *)cfg;
@@ -77,12 +81,12 @@ int tune_set(struct config *cfg, const char *key, const char *value, char *err, 
 		}
 		/* the batch limits stay consistent, as the YAML file must be:
 		 * min_size <= size <= max_size */
-		if ((strcmp(key, "batch.min_size") == 0 &&
+		if (!(flags & TUNE_NO_CROSS) && ((strcmp(key, "batch.min_size") == 0 &&
 		     (iv > cfg->batch.max_size || iv > cfg->batch.size)) ||
 		    (strcmp(key, "batch.max_size") == 0 &&
 		     (iv < cfg->batch.min_size || iv < cfg->batch.size)) ||
 		    (strcmp(key, "batch.size") == 0 &&
-		     (iv < cfg->batch.min_size || iv > cfg->batch.max_size))) {
+		     (iv < cfg->batch.min_size || iv > cfg->batch.max_size)))) {
 			snprintf(err, errlen, "%s: %lld would break batch.min_size <= batch.size <= "
 				 "batch.max_size (now %lld <= %lld <= %lld); set them together, "
 				 "e.g. set batch.size=… %s=%lld", key, (long long)iv,
@@ -90,7 +94,8 @@ int tune_set(struct config *cfg, const char *key, const char *value, char *err, 
 				 (long long)cfg->batch.max_size, key, (long long)iv);
 			return -EINVAL;
 		}
-		*(int64_t *)(base + t->offset) = iv;
+		if (!(flags & TUNE_CHECK_ONLY))
+			*(int64_t *)(base + t->offset) = iv;
 		return 0;
 	case TUNE_DURATION:
 		if (config_parse_duration(value, &iv) < 0 || iv > INT32_MAX) {
@@ -102,7 +107,8 @@ int tune_set(struct config *cfg, const char *key, const char *value, char *err, 
 			snprintf(err, errlen, "%s: must be greater than 0", key);
 			return -EINVAL;
 		}
-		*(int64_t *)(base + t->offset) = iv;
+		if (!(flags & TUNE_CHECK_ONLY))
+			*(int64_t *)(base + t->offset) = iv;
 		return 0;
 	case TUNE_NUMBER: {
 		double d;
@@ -111,7 +117,8 @@ int tune_set(struct config *cfg, const char *key, const char *value, char *err, 
 			snprintf(err, errlen, "%s: invalid number \"%s\"", key, value);
 			return -EINVAL;
 		}
-		*(double *)(base + t->offset) = d;
+		if (!(flags & TUNE_CHECK_ONLY))
+			*(double *)(base + t->offset) = d;
 		return 0;
 	}
 	case TUNE_WINDOW: {
@@ -123,6 +130,8 @@ int tune_set(struct config *cfg, const char *key, const char *value, char *err, 
 				 value);
 			return -EINVAL;
 		}
+		if (flags & TUNE_CHECK_ONLY)
+			return 0;
 		copy = strdup(value);
 		if (!copy) {
 			snprintf(err, errlen, "out of memory");
@@ -136,7 +145,11 @@ int tune_set(struct config *cfg, const char *key, const char *value, char *err, 
 	}
 	case TUNE_STRING: {
 		/* blanks only mean none, as in the YAML file */
-		char *copy = strdup(value[strspn(value, " \t")] ? value : "");
+		char *copy;
+
+		if (flags & TUNE_CHECK_ONLY)
+			return 0;
+		copy = strdup(value[strspn(value, " \t")] ? value : "");
 
 		if (!copy) {
 			snprintf(err, errlen, "out of memory");
@@ -151,7 +164,8 @@ int tune_set(struct config *cfg, const char *key, const char *value, char *err, 
 
 		for (int i = 0; i < 4; i++)
 			if (strcmp(value, names[i]) == 0) {
-				cfg->log.level = (enum config_log_level)i;
+				if (!(flags & TUNE_CHECK_ONLY))
+					cfg->log.level = (enum config_log_level)i;
 				return 0;
 			}
 		snprintf(err, errlen, "%s: \"%s\" is not one of debug, info, warn, error", key,
@@ -160,4 +174,42 @@ int tune_set(struct config *cfg, const char *key, const char *value, char *err, 
 	}
 	}
 	return -EINVAL;
+}
+
+int tune_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen)
+{
+	return tune_one(cfg, key, value, 0, err, errlen);
+}
+
+int tune_set_many(struct config *cfg, const char *const *keys, const char *const *values,
+		  size_t n, char *err, size_t errlen)
+{
+	int64_t min = cfg->batch.min_size, size = cfg->batch.size, max = cfg->batch.max_size;
+	int rc;
+
+	/* every value valid on its own, and the batch limits consistent once all are
+	 * in, whatever their order: then apply them all, or none */
+	for (size_t i = 0; i < n; i++) {
+		rc = tune_one(cfg, keys[i], values[i], TUNE_CHECK_ONLY | TUNE_NO_CROSS, err, errlen);
+		if (rc < 0)
+			return rc;
+		if (strcmp(keys[i], "batch.min_size") == 0)
+			(void)parse_int(values[i], &min);
+		else if (strcmp(keys[i], "batch.size") == 0)
+			(void)parse_int(values[i], &size);
+		else if (strcmp(keys[i], "batch.max_size") == 0)
+			(void)parse_int(values[i], &max);
+	}
+	if (!(min <= size && size <= max)) {
+		snprintf(err, errlen, "batch.min_size <= batch.size <= batch.max_size would not hold "
+			 "(%lld <= %lld <= %lld); nothing set", (long long)min, (long long)size,
+			 (long long)max);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		rc = tune_one(cfg, keys[i], values[i], TUNE_NO_CROSS, err, errlen);
+		if (rc < 0)
+			return rc; /* only an allocation can fail here */
+	}
+	return 0;
 }

@@ -13,4 +13,9 @@ struct config;
 int tune_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
+/* Several settings at once, all or none: each value valid, and min_size <= size <=
+ * max_size holding once all are applied, in whatever order they are given. */
+int tune_set_many(struct config *cfg, const char *const *keys, const char *const *values,
+		  size_t n, char *err, size_t errlen) __attribute__((warn_unused_result));
+
 #endif

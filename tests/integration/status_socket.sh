@@ -106,7 +106,8 @@ out=$(ask set batch.min_size=100 batch.max_size=150 batch.size=123 log.level=deb
 it_eq "$out" "OK batch.min_size=100 batch.max_size=150 batch.size=123 log.level=debug" "set answer"
 out=$(ask set batch.size=5000)
 it_eq "$?" 1 "set out of range: exit status"
-it_eq "${out%%:*}" "ERR batch.size" "set out of range"
+it_eq "$out" "ERR batch.min_size <= batch.size <= batch.max_size would not hold (100 <= 5000 <= 150); nothing set" \
+	"set out of range"
 out=$(ask set table=other)
 it_eq "${out:0:9}" "ERR table" "set of a non-tunable"
 it_eq "$(ask resume)" "OK resuming" "resume answer"

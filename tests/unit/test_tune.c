@@ -523,9 +523,38 @@ static void test_agrees_with_yaml(void **state)
 		fail_msg("tune_set and the YAML file disagree:%s", msgs);
 }
 
+/* Several settings at once: order does not matter, and it is all or nothing. */
+static void test_set_many(void **state)
+{
+	struct config *cfg = load(base);
+	char err[512];
+	const char *k1[] = { "batch.max_size", "batch.size", "batch.min_size" };
+	const char *v1[] = { "150", "123", "100" };
+	const char *k2[] = { "batch.sleep", "batch.size" };
+	const char *v2[] = { "75ms", "999999" };
+	const char *k3[] = { "batch.sleep", "bogus.key" };
+	const char *v3[] = { "75ms", "1" };
+
+	/* lowering max_size below the current size works when size comes along */
+	assert_int_equal(tune_set_many(cfg, k1, v1, 3, err, sizeof(err)), 0);
+	assert_int_equal(cfg->batch.min_size, 100);
+	assert_int_equal(cfg->batch.size, 123);
+	assert_int_equal(cfg->batch.max_size, 150);
+	/* a bad one leaves every other one unapplied */
+	assert_int_equal(tune_set_many(cfg, k2, v2, 2, err, sizeof(err)), -22);
+	assert_non_null(strstr(err, "would not hold (100 <= 999999 <= 150)"));
+	assert_int_equal(cfg->batch.sleep_ms, 0);
+	assert_int_equal(cfg->batch.size, 123);
+	assert_int_equal(tune_set_many(cfg, k3, v3, 2, err, sizeof(err)), -22);
+	assert_non_null(strstr(err, "bogus.key"));
+	assert_int_equal(cfg->batch.sleep_ms, 0);
+	config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_set_many),
 		cmocka_unit_test_setup_teardown(test_defaults_as_expected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_throttle, setup, teardown),
