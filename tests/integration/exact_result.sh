@@ -6,10 +6,7 @@ source "$(dirname "$0")/../lib/itest.sh"
 it_setup exact_result
 
 # --- bigint key, sparse, NULLs in the source, application-written rows --------------
-it_items 30000
-it_sql "UPDATE items SET new_status = -1 WHERE id % 97 = 0;
-	ALTER TABLE items ADD COLUMN matched bool;
-	UPDATE items SET matched = (new_status IS NULL)"
+it_items_matched 30000 97
 hw=$(it_sql "SELECT max(id) FROM items")
 expected=$(it_sql "SELECT count(*) FROM items WHERE matched")
 it_config "$IT_DIR/job.yaml" "batch:

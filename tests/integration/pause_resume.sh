@@ -12,11 +12,6 @@ it_setup pause_resume
 job="pause_resume"
 app="backfilld pause_resume"
 
-# milliseconds since the epoch
-now_ms() {
-	local t=${EPOCHREALTIME/[.,]/}
-	echo $((t / 1000))
-}
 
 ckpt() {
 	it_sql "SELECT $1 FROM backfilld_checkpoint WHERE job = '$job'"
@@ -26,15 +21,15 @@ ckpt() {
 # STATE within MS milliseconds
 signal_state() {
 	local sig=$1 pid=$2 want=$3 limit=$4 t0 got=""
-	t0=$(now_ms)
+	t0=$(it_now_ms)
 	kill -s "$sig" "$pid"
-	while (($(now_ms) - t0 < 10000)); do
+	while (($(it_now_ms) - t0 < 10000)); do
 		got=$(ckpt state 2>/dev/null)
 		[[ "$got" == "$want" ]] && break
 		sleep 0.02
 	done
 	it_eq "$got" "$want" "checkpoint state after $sig"
-	it_le "$(($(now_ms) - t0))" "$limit" "$sig: state $want within $limit ms"
+	it_le "$(($(it_now_ms) - t0))" "$limit" "$sig: state $want within $limit ms"
 }
 
 # while paused: nothing commits for 2 s, no transaction is left open, the process lives
@@ -55,10 +50,7 @@ hold_paused() {
 	it_check_consistent "while paused"
 }
 
-it_items 60000
-it_sql "UPDATE items SET new_status = -1 WHERE id % 89 = 0;
-	ALTER TABLE items ADD COLUMN matched bool;
-	UPDATE items SET matched = (new_status IS NULL)"
+it_items_matched 60000 89
 expected=$(it_sql "SELECT count(*) FROM items WHERE matched")
 hw=$(it_sql "SELECT max(id) FROM items")
 # 200 batches of 300, each made to take ~15 ms by a guard that burns CPU on every
@@ -80,12 +72,12 @@ it_wait_sql 20 "SELECT batches_done >= 2 FROM backfilld_checkpoint WHERE job = '
 signal_state USR1 "$pid" paused 1000
 it_contains "$IT_DIR/run1.log" "state running -> paused" "run 1 log"
 hold_paused "$pid"
-t0=$(now_ms)
+t0=$(it_now_ms)
 kill -TERM "$pid"
-while it_alive "$pid" && (($(now_ms) - t0 < 10000)); do
+while it_alive "$pid" && (($(it_now_ms) - t0 < 10000)); do
 	sleep 0.02
 done
-it_le "$(($(now_ms) - t0))" 2000 "SIGTERM while paused: exit within 2 s (ms)"
+it_le "$(($(it_now_ms) - t0))" 2000 "SIGTERM while paused: exit within 2 s (ms)"
 it_alive "$pid" && it_fail "SIGTERM while paused: the daemon is still running after 10 s"
 wait "$pid"
 it_eq "$?" 0 "SIGTERM while paused: exit status ($(tail -n 3 "$IT_DIR/run1.log"))"

@@ -26,10 +26,7 @@ terminate() {
 		FROM pg_stat_activity WHERE application_name = '$app') s")" 1 "backends terminated ($1)"
 }
 
-it_items 60000
-it_sql "UPDATE items SET new_status = -1 WHERE id % 97 = 0;
-	ALTER TABLE items ADD COLUMN matched bool;
-	UPDATE items SET matched = (new_status IS NULL)"
+it_items_matched 60000 97
 expected=$(it_sql "SELECT count(*) FROM items WHERE matched")
 # 150 batches of 400, 20 ms apart: a few seconds
 it_config "$IT_DIR/job.yaml" "batch:

@@ -6,10 +6,7 @@
 source "$(dirname "$0")/../lib/itest.sh"
 it_setup resume_after_kill
 
-it_items 150000
-it_sql "UPDATE items SET new_status = -1 WHERE id % 101 = 0;
-	ALTER TABLE items ADD COLUMN matched bool;
-	UPDATE items SET matched = (new_status IS NULL)"
+it_items_matched 150000 101
 expected=$(it_sql "SELECT count(*) FROM items WHERE matched")
 it_config "$IT_DIR/job.yaml" "batch:
   size: 300

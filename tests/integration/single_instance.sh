@@ -6,16 +6,8 @@
 source "$(dirname "$0")/../lib/itest.sh"
 it_setup single_instance
 
-# milliseconds since the epoch
-now_ms() {
-	local t=${EPOCHREALTIME/[.,]/}
-	echo $((t / 1000))
-}
 
-it_items 12000
-it_sql "UPDATE items SET new_status = -1 WHERE id % 89 = 0;
-	ALTER TABLE items ADD COLUMN matched bool;
-	UPDATE items SET matched = (new_status IS NULL)"
+it_items_matched 12000 89
 expected=$(it_sql "SELECT count(*) FROM items WHERE matched")
 # 60 batches of 200 with 100 ms between them: the first run lasts about 6 s
 it_config "$IT_DIR/job.yaml" "batch:
@@ -32,10 +24,10 @@ it_eq "$(it_sql "SELECT state || ' ' || owner FROM backfilld_checkpoint WHERE jo
 	"running $owner" "checkpoint row of the first run"
 
 # the second instance: refused, quickly, naming the first as the owner
-t0=$(now_ms)
+t0=$(it_now_ms)
 timeout 20 "$BACKFILLD_BIN" run -c "$IT_DIR/job.yaml" >"$IT_DIR/second.out" 2>"$IT_DIR/second.log"
 rc=$?
-elapsed=$(($(now_ms) - t0))
+elapsed=$(($(it_now_ms) - t0))
 it_eq "$rc" 1 "second run exit status ($(tail -n 3 "$IT_DIR/second.log"))"
 it_le "$elapsed" 5000 "second run refused within 5 s (ms)"
 it_contains "$IT_DIR/second.log" "is already running (owner $owner, state running)" \

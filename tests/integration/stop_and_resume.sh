@@ -10,21 +10,16 @@ it_setup stop_and_resume
 
 job="stop_and_resume"
 
-# milliseconds since the epoch
-now_ms() {
-	local t=${EPOCHREALTIME/[.,]/}
-	echo $((t / 1000))
-}
 
 # stop_run SIGNAL PID: send SIGNAL mid-run; the daemon must exit 0 within 2 s
 stop_run() {
 	local sig=$1 pid=$2 t0 rc
-	t0=$(now_ms)
+	t0=$(it_now_ms)
 	kill -s "$sig" "$pid"
-	while it_alive "$pid" && (($(now_ms) - t0 < 10000)); do
+	while it_alive "$pid" && (($(it_now_ms) - t0 < 10000)); do
 		sleep 0.02
 	done
-	it_le "$(($(now_ms) - t0))" 2000 "$sig: exit within 2 s (ms)"
+	it_le "$(($(it_now_ms) - t0))" 2000 "$sig: exit within 2 s (ms)"
 	it_alive "$pid" && it_fail "$sig: the daemon is still running after 10 s"
 	wait "$pid"
 	rc=$?
@@ -35,10 +30,7 @@ ckpt() {
 	it_sql "SELECT $1 FROM backfilld_checkpoint WHERE job = '$job'"
 }
 
-it_items 60000
-it_sql "UPDATE items SET new_status = -1 WHERE id % 89 = 0;
-	ALTER TABLE items ADD COLUMN matched bool;
-	UPDATE items SET matched = (new_status IS NULL)"
+it_items_matched 60000 89
 expected=$(it_sql "SELECT count(*) FROM items WHERE matched")
 hw=$(it_sql "SELECT max(id) FROM items")
 # 200 batches of 300, each made to take ~15 ms by a guard that burns CPU on every

@@ -88,6 +88,22 @@ it_items() {
 		ANALYZE items;" || it_fail "cannot create items"
 }
 
+# it_items_matched N MOD: it_items, then rows with id % MOD = 0 written by "the
+# application" (new_status -1, guard false), and a column `matched`: the rows whose
+# guard held when the job started, as it_check_consistent needs.
+it_items_matched() {
+	it_items "$1"
+	it_sql "UPDATE items SET new_status = -1 WHERE id % $2 = 0;
+		ALTER TABLE items ADD COLUMN matched bool;
+		UPDATE items SET matched = (new_status IS NULL)" || it_fail "cannot mark items"
+}
+
+# milliseconds since the epoch
+it_now_ms() {
+	local t=${EPOCHREALTIME/[.,]/}
+	echo $((t / 1000))
+}
+
 # it_config FILE [EXTRA_YAML]: a job on items(id) setting new_status = old_status.
 it_config() {
 	local file=$1 extra=${2:-}
