@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The config hash guards the checkpoint: a changed set/where is refused (exit 2,
+# nothing written) until --reset starts over; a done job exits 0 at once. Batches
+# that hit statement_timeout are retried smaller and, past batch.max_retries, the
+# job fails: state failed and last_error in the row, exit 1, and a later run
+# resumes. A deadlock is retried. An error that retrying cannot cure (a division
+# by zero in the expression) fails the job at once, rolled back.
+source "$(dirname "$0")/../lib/itest.sh"
+it_setup reset_and_failures
+
+it_items_matched 20000 53
+mid=$(it_sql "SELECT id FROM items ORDER BY id OFFSET 10000 LIMIT 1")
+ckpt() { it_sql "SELECT $1 FROM backfilld_checkpoint WHERE job = 'reset_and_failures'"; }
+
+# --- a statement that always times out on one row: retried, then failed ---------------
+it_config "$IT_DIR/slow.yaml" "where: new_status IS NULL AND (id <> $mid OR pg_sleep(0.6)::text = '')
+batch:
+  size: 1000
+  statement_timeout: 300ms
+  max_retries: 3"
+it_run run -c "$IT_DIR/slow.yaml" >/dev/null 2>"$IT_DIR/slow.log"
+it_eq "$?" 1 "exit status after max_retries statement timeouts"
+# the batches shrink until they stop just short of the slow row, which then fails
+# every attempt: retries 1, 2, 3 of 3 on one cursor, then the job gives up
+last=$(grep "failed (statement timeout" "$IT_DIR/slow.log" | tail -n 1 | sed 's/.*after cursor \(\[[0-9]*\]\).*/\1/')
+it_eq "$(grep -cF "after cursor $last failed (statement timeout" "$IT_DIR/slow.log")" 3 \
+	"statement timeouts retried on the last cursor"
+it_contains "$IT_DIR/slow.log" "retry 3 of 3" "third retry"
+it_contains "$IT_DIR/slow.log" "batch failed 4 times in a row (batch.max_retries 3)" "failure message"
+it_eq "$(ckpt state)" failed "checkpoint state"
+it_contains <(ckpt last_error) "statement timeout" "last_error"
+it_check_consistent "after the failure"
+it_eq "$(it_sql "SELECT count(*) FROM items WHERE id >= $mid AND new_status IS NOT NULL AND matched")" 0 \
+	"nothing at or past the slow row committed"
+
+# the same job with a longer statement_timeout (a tunable: same hash) resumes and ends
+sed 's/statement_timeout: 300ms/statement_timeout: 5s/' "$IT_DIR/slow.yaml" >"$IT_DIR/slow2.yaml"
+it_run run -c "$IT_DIR/slow2.yaml" >/dev/null 2>"$IT_DIR/slow2.log"
+it_eq "$?" 0 "resumed run exit status ($(tail -n 2 "$IT_DIR/slow2.log"))"
+it_contains "$IT_DIR/slow2.log" "(was failed," "resumed from the failed state"
+it_eq "$(ckpt "state || ' ' || (last_error IS NULL)")" "done true" "checkpoint after the resumed run"
+it_check_consistent "after the resumed run"
+
+# --- a changed set: refused without --reset, nothing written ----------------------------
+it_config "$IT_DIR/changed.yaml" "where: new_status IS NULL AND (id <> $mid OR pg_sleep(0.6)::text = '')"
+sed -i 's/^  new_status: old_status$/  new_status: old_status + 1/' "$IT_DIR/changed.yaml"
+before=$(ckpt "updated_at::text || rows_done::text || config_hash")
+it_run run -c "$IT_DIR/changed.yaml" >/dev/null 2>"$IT_DIR/changed.log"
+it_eq "$?" 2 "exit status with a changed set"
+it_contains "$IT_DIR/changed.log" "has a checkpoint written for another table, key, set or where" "message"
+it_contains "$IT_DIR/changed.log" "run with --reset to start over" "hint"
+it_eq "$(ckpt "updated_at::text || rows_done::text || config_hash")" "$before" "checkpoint row untouched"
+
+# a done job exits 0 at once, also with a tunable changed
+out=$(it_run run -c "$IT_DIR/slow2.yaml" 2>/dev/null)
+it_eq "$?" 0 "run of a done job"
+it_eq "${out%%:*}" "job reset_and_failures is already done" "done job message"
+
+# --reset: starts over with a new high-water mark and the new expression
+it_sql "INSERT INTO items VALUES (9999999, 5, 'late', NULL, true)"
+it_run run -c "$IT_DIR/changed.yaml" --reset >/dev/null 2>"$IT_DIR/reset.log"
+it_eq "$?" 0 "run --reset exit status ($(tail -n 2 "$IT_DIR/reset.log"))"
+it_contains "$IT_DIR/reset.log" "--reset: discarding the checkpoint" "reset logged"
+it_eq "$(ckpt "state || ' ' || (high_water->>0)")" "done 9999999" "new high-water mark after --reset"
+it_eq "$(it_sql "SELECT new_status FROM items WHERE id = 9999999")" 6 "the new set applied to the late row"
+# rows done before the reset keep their value: the guard (new_status IS NULL) is false
+it_eq "$(it_sql "SELECT count(*) FROM items WHERE id < 9999999 AND matched AND new_status IS DISTINCT FROM old_status")" 0 \
+	"earlier rows left as they were"
+
+# --- a deadlock: the daemon is chosen as the victim and retries ------------------------------
+it_sql "UPDATE items SET new_status = NULL WHERE matched"
+it_config "$IT_DIR/dl.yaml" "batch:
+  size: 20000
+  min_size: 100
+  max_size: 20000
+  lock_timeout: 10s"
+sed -i 's/^job: .*/job: reset_and_failures_dl/' "$IT_DIR/dl.yaml"
+high=$(it_sql "SELECT id FROM items WHERE matched ORDER BY id OFFSET 15000 LIMIT 1")
+low=$(it_sql "SELECT id FROM items WHERE matched ORDER BY id OFFSET 100 LIMIT 1")
+# the batch's UPDATE walks the key index, so it has locked the low row by the time
+# it waits on the high one (sequential and bitmap scans take rows in heap order)
+it_admin_sql "ALTER DATABASE $IT_DB SET enable_seqscan = off; ALTER DATABASE $IT_DB SET enable_bitmapscan = off"
+# the foreground holds the high row and, once the daemon's batch waits on it, asks
+# for a low row that batch has locked already: a cycle the daemon finds first
+# (its deadlock_timeout started first), so the daemon is the victim
+it_sql "DO \$\$
+	DECLARE t_end timestamptz := clock_timestamp() + interval '20 s';
+	BEGIN
+		UPDATE items SET payload = 'fg' WHERE id = $high;
+		LOOP
+			PERFORM pg_stat_clear_snapshot();
+			EXIT WHEN clock_timestamp() > t_end OR EXISTS (SELECT 1 FROM pg_stat_activity
+				WHERE application_name = 'backfilld reset_and_failures_dl' AND wait_event_type = 'Lock');
+			PERFORM pg_sleep(0.02);
+		END LOOP;
+		UPDATE items SET payload = 'fg' WHERE id = $low;
+	END \$\$" >"$IT_DIR/fg.out" 2>&1 &
+fg=$!
+IT_PIDS+=("$fg")
+sleep 0.3
+it_run run -c "$IT_DIR/dl.yaml" >/dev/null 2>"$IT_DIR/dl.log"
+it_eq "$?" 0 "run exit status after a deadlock ($(tail -n 2 "$IT_DIR/dl.log"))"
+wait "$fg"
+it_eq "$?" 0 "the foreground transaction committed ($(cat "$IT_DIR/fg.out"))"
+it_eq "$(it_sql "SELECT count(*) FROM items WHERE payload = 'fg'")" 2 "the foreground's writes"
+it_contains "$IT_DIR/dl.log" "failed (deadlock" "deadlock retried"
+it_eq "$(it_sql "SELECT count(*) FROM items WHERE matched AND new_status IS DISTINCT FROM old_status")" 0 \
+	"rows not backfilled after the deadlock"
+
+# --- an error retrying cannot cure: failed at once, the batch rolled back --------------
+it_sql "UPDATE items SET new_status = NULL WHERE matched"
+it_config "$IT_DIR/div.yaml"
+sed -i -e 's/^job: .*/job: reset_and_failures_div/' \
+	-e "s/^  new_status: old_status$/  new_status: old_status \/ (CASE WHEN id = $mid THEN 0 ELSE 1 END)/" "$IT_DIR/div.yaml"
+it_run run -c "$IT_DIR/div.yaml" >/dev/null 2>"$IT_DIR/div.log"
+it_eq "$?" 1 "exit status on division by zero"
+it_contains "$IT_DIR/div.log" "batch failed: division by zero (SQLSTATE 22012)" "message"
+it_eq "$(it_sql "SELECT state || ' ' || last_error FROM backfilld_checkpoint WHERE job = 'reset_and_failures_div'")" \
+	"failed batch failed: division by zero (SQLSTATE 22012)" "checkpoint row"
+cur=$(it_sql "SELECT (\"cursor\"->>0)::bigint FROM backfilld_checkpoint WHERE job = 'reset_and_failures_div'")
+it_eq "$(it_sql "SELECT $cur < $mid")" t "cursor stops before the failing row"
+it_eq "$(it_sql "SELECT count(*) FROM items WHERE id > $cur AND new_status IS NOT NULL AND matched")" 0 \
+	"the failed batch was rolled back"
+it_pass
