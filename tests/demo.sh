@@ -105,10 +105,18 @@ echo "$job (from config/demo.yaml):"
 grep -v '^[[:space:]]*#' "$job" | grep -v '^[[:space:]]*$' | sed 's/^/  | /'
 
 section "backfilld run -c $job"
-echo "(meanwhile, in another terminal: $bin status -s $sock)"
 t_run=$(date +%s.%N)
 run_rc=0
-"$bin" run -c "$job" </dev/null || run_rc=$?
+"$bin" run -c "$job" </dev/null &
+run_pid=$!
+# what an operator sees meanwhile, from another terminal, through the status socket
+sleep 2
+if kill -0 "$run_pid" 2>/dev/null; then
+	echo "---- $bin status -s $sock"
+	"$bin" status -s "$sock" </dev/null | sed 's/^/  | /' || true
+	echo "----"
+fi
+wait "$run_pid" || run_rc=$?
 t_run_end=$(date +%s.%N)
 
 section "backfilld verify -c $job"
