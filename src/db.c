@@ -42,6 +42,11 @@ char *db_quote_ident(struct db *db, const char *ident)
 	return db->ops->quote_ident(db, ident);
 }
 
+const char *db_server_version(const struct db *db)
+{
+	return db->ops->server_version(db);
+}
+
 const char *db_value(const struct db_result *res, int r, int c)
 {
 	if (r < 0 || r >= res->nrows || c < 0 || c >= res->ncols)

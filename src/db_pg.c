@@ -438,6 +438,14 @@ static char *pgdb_quote_ident(struct db *db, const char *ident)
 	return out;
 }
 
+static const char *pgdb_server_version(const struct db *db)
+{
+	const struct pgdb *p = (const struct pgdb *)db;
+	const char *v = p->conn ? PQparameterStatus(p->conn, "server_version") : NULL;
+
+	return v ? v : "";
+}
+
 static const struct db_ops pgdb_ops = {
 	.dialect = DB_DIALECT_POSTGRES,
 	.connect = pgdb_connect,
@@ -446,6 +454,7 @@ static const struct db_ops pgdb_ops = {
 	.close = pgdb_close,
 	.destroy = pgdb_destroy,
 	.quote_ident = pgdb_quote_ident,
+	.server_version = pgdb_server_version,
 };
 
 struct db *db_new_postgres(struct ev_loop *loop, const struct config_conn *conn,

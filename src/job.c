@@ -1283,6 +1283,8 @@ struct job *job_new(struct ev_loop *loop, const struct config *cfg,
 
 		snprintf(app, sizeof(app), "backfilld %s", cfg->job);
 		job->db = db_new_postgres(loop, &cfg->db, app);
+	} else {
+		job->db = db_new_mysql(loop, &cfg->db);
 	}
 	if (!job->db) {
 		free(job);

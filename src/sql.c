@@ -78,6 +78,7 @@ struct sql *sql_new(const struct config *cfg, struct db *db, int rollback, char 
 	if (!s)
 		goto out_oom;
 	s->dialect = db_dialect(db);
+	s->mariadb = strstr(db_server_version(db), "MariaDB") != NULL;
 	s->nkey = cfg->nkey;
 	strbuf_init(&keys);
 	strbuf_init(&desc);
@@ -286,12 +287,20 @@ char *sql_begin(const struct sql *s, int64_t lock_timeout_ms, int64_t statement_
 			    " SET LOCAL lock_timeout = %lld; SET LOCAL statement_timeout = %lld",
 			    (long long)lock_timeout_ms, (long long)statement_timeout_ms);
 	} else {
-		/* innodb_lock_wait_timeout counts whole seconds: round up */
-		strbuf_addf(&sb,
-			    "SET SESSION innodb_lock_wait_timeout = %lld;"
-			    " SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;"
-			    " START TRANSACTION",
+		/* innodb_lock_wait_timeout counts whole seconds: round up. MariaDB's
+		 * max_statement_time (seconds) bounds every statement; MySQL's
+		 * max_execution_time (ms) only SELECTs, so the UPDATE is bounded by the
+		 * lock wait timeout there */
+		strbuf_addf(&sb, "SET SESSION innodb_lock_wait_timeout = %lld;",
 			    (long long)((lock_timeout_ms + 999) / 1000));
+		if (s->mariadb)
+			strbuf_addf(&sb, " SET SESSION max_statement_time = %.3f;",
+				    (double)statement_timeout_ms / 1000.0);
+		else
+			strbuf_addf(&sb, " SET SESSION max_execution_time = %lld;",
+				    (long long)statement_timeout_ms);
+		strbuf_add(&sb, " SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;"
+				" START TRANSACTION");
 	}
 	return strbuf_take(&sb);
 }

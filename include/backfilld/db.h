@@ -44,6 +44,8 @@ struct db;
  * server's session list. NULL on allocation failure. */
 struct db *db_new_postgres(struct ev_loop *loop, const struct config_conn *conn,
 			   const char *app_name);
+/* MySQL or MariaDB through libmysqlclient, on a worker thread of its own. */
+struct db *db_new_mysql(struct ev_loop *loop, const struct config_conn *conn);
 
 enum db_dialect db_dialect(const struct db *db);
 
@@ -66,6 +68,10 @@ void db_free(struct db *db);
 /* The identifier quoted for this engine; malloc'd, NULL on failure. Connected only. */
 char *db_quote_ident(struct db *db, const char *ident);
 
+/* The server's version string ("15.18 (Debian …)", "10.11.6-MariaDB-…"); "" before
+ * the first connection. */
+const char *db_server_version(const struct db *db);
+
 /* Value of row r, column c, or NULL. */
 const char *db_value(const struct db_result *res, int r, int c);
 
@@ -82,6 +88,7 @@ struct db_ops {
 	void (*close)(struct db *db);
 	void (*destroy)(struct db *db);
 	char *(*quote_ident)(struct db *db, const char *ident);
+	const char *(*server_version)(const struct db *db);
 };
 
 struct db {

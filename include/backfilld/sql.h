@@ -17,6 +17,7 @@ struct config_assign;
 
 struct sql {
 	enum db_dialect dialect;
+	int mariadb;       /* MySQL dialect on MariaDB: max_statement_time, not max_execution_time */
 	size_t nkey;
 	char *table;       /* quoted, schema-qualified when configured */
 	char *table_name;  /* schema.name as the catalog spells it, for messages */

@@ -42,8 +42,27 @@ static char *quote_my(struct db *db, const char *ident)
 	return fake_quote(db, ident, '`');
 }
 
-static const struct db_ops pg_ops = { .dialect = DB_DIALECT_POSTGRES, .quote_ident = quote_pg };
-static const struct db_ops my_ops = { .dialect = DB_DIALECT_MYSQL, .quote_ident = quote_my };
+static const char *version_pg(const struct db *db)
+{
+	return "15.18 (Debian 15.18-0+deb12u1)";
+}
+
+static const char *version_maria(const struct db *db)
+{
+	return "10.11.6-MariaDB-0+deb12u1-log";
+}
+
+static const char *version_oracle(const struct db *db)
+{
+	return "8.0.36";
+}
+
+static const struct db_ops pg_ops = { .dialect = DB_DIALECT_POSTGRES, .quote_ident = quote_pg,
+				      .server_version = version_pg };
+static const struct db_ops my_ops = { .dialect = DB_DIALECT_MYSQL, .quote_ident = quote_my,
+				      .server_version = version_maria };
+static const struct db_ops oracle_ops = { .dialect = DB_DIALECT_MYSQL, .quote_ident = quote_my,
+					  .server_version = version_oracle };
 
 static struct config_assign set2[] = { { "new", "old * 2" }, { "b\"x", "lower(a)" } };
 static struct config_assign rb2[] = { { "new", "NULL" }, { "b\"x", "NULL" } };
@@ -171,12 +190,35 @@ static void test_mysql_dialect(void **state)
 	assert_non_null(strstr(q, "NOT (`new` <=> (old * 2)) OR NOT (`b\"x` <=> (lower(a)))"));
 	free(q);
 	q = sql_begin(s, 1500, 30000);
-	assert_non_null(strstr(q, "innodb_lock_wait_timeout = 2;")); /* rounded up to seconds */
+	assert_string_equal(q, "SET SESSION innodb_lock_wait_timeout = 2;" /* rounded up */
+			       " SET SESSION max_statement_time = 30.000;"
+			       " SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;"
+			       " START TRANSACTION");
 	free(q);
 	q = checkpoint_sql_advance(s);
 	assert_string_equal(q, "UPDATE `backfilld_checkpoint` SET `cursor` = ?, rows_done = "
 			       "rows_done + ?, batches_done = batches_done + 1, batch_size = ?, "
 			       "updated_at = NOW(6) WHERE job = ?");
+	free(q);
+	sql_free(s);
+}
+
+static void test_mysql_statement_timeout_on_oracle(void **state)
+{
+	struct db db = { &oracle_ops };
+	struct config cfg;
+	char err[128];
+	struct sql *s;
+	char *q;
+
+	make_config(&cfg, 1);
+	s = sql_new(&cfg, &db, 0, err, sizeof(err));
+	assert_non_null(s);
+	assert_false(s->mariadb);
+	q = sql_begin(s, 500, 30000);
+	assert_non_null(strstr(q, "innodb_lock_wait_timeout = 1;"));
+	assert_non_null(strstr(q, "max_execution_time = 30000;"));
+	assert_null(strstr(q, "max_statement_time"));
 	free(q);
 	sql_free(s);
 }
@@ -236,6 +278,7 @@ int main(void)
 		cmocka_unit_test(test_postgres_composite_key_and_where),
 		cmocka_unit_test(test_rollback_statements),
 		cmocka_unit_test(test_mysql_dialect),
+		cmocka_unit_test(test_mysql_statement_timeout_on_oracle),
 		cmocka_unit_test(test_checkpoint_statements),
 		cmocka_unit_test(test_checkpoint_row_parse),
 	};
