@@ -38,7 +38,7 @@ while ((kills < 20)); do
 		it_contains "$IT_DIR/run$run.log" "at cursor $prev_cursor:" "run $run resume point"
 		resumes=$((resumes + 1))
 	fi
-	prev_cursor=$(it_sql "SELECT \"cursor\"::text FROM backfilld_checkpoint WHERE job = 'resume_after_kill'")
+	prev_cursor=$(it_ckpt cursor)
 	[[ -n "$prev_cursor" ]] || prev_cursor=""
 done
 it_log "$kills kills landed, $resumes resume points checked; cursor now $prev_cursor"
@@ -49,9 +49,9 @@ out=$(it_run run -c "$IT_DIR/job.yaml" 2>"$IT_DIR/final.log")
 it_eq "$?" 0 "final run exit status ($(tail -n 2 "$IT_DIR/final.log"))"
 [[ -z "$prev_cursor" ]] || it_contains "$IT_DIR/final.log" "at cursor $prev_cursor:" "final resume point"
 it_check_consistent "at the end"
-it_eq "$(it_sql "SELECT state || ' ' || rows_done FROM backfilld_checkpoint")" "done $expected" \
+it_eq "$(it_ckpt "CONCAT_WS(' ', state, rows_done)")" "done $expected" \
 	"final checkpoint (rows_done counts every matched row once)"
-it_eq "$(it_sql "SELECT count(*) FROM items WHERE matched AND new_status IS DISTINCT FROM old_status")" 0 \
+it_eq "$(it_sql "SELECT count(*) FROM items WHERE matched AND $(it_distinct new_status old_status)")" 0 \
 	"rows not backfilled"
 it_eq "$(it_sql "SELECT count(*) FROM items WHERE NOT matched AND new_status <> -1")" 0 \
 	"application-written rows clobbered"

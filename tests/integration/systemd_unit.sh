@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# drivers: none
 # The systemd unit is valid (systemd-analyze verify), sandboxed as the README says
 # (systemd-analyze security: exposure at most 2.0), and installed by cmake --install
 # with ExecStart pointing at the installed binary.

@@ -1,13 +1,19 @@
 # shellcheck shell=bash
 # Helpers for the integration scenarios in tests/integration/: each scenario is one
-# script, run by ctest against the servers that tests/run.sh started.
+# script, run by ctest against the servers that tests/run.sh started, once per
+# driver (BACKFILLD_TEST_DRIVER=postgres or mysql; see CMakeLists.txt).
 #
 #   source "$(dirname "$0")/../lib/itest.sh"
-#   it_setup NAME          fresh database it_NAME owned by backfill, scratch dir $IT_DIR
+#   it_setup NAME          fresh database it_NAME the user backfill may use, scratch dir $IT_DIR
 #   it_items N             table items(id bigint PK, old_status int, payload, new_status)
 #   it_config FILE [YAML]  job config for $IT_DB (extra YAML lines appended)
-#   it_sql "SQL"           psql as backfill on $IT_DB, unaligned, tuples only
-#   it_admin_sql "SQL"     the same as the superuser
+#   it_sql "SQL"           as backfill on $IT_DB: one row per line, columns joined by |
+#   it_admin_sql "SQL"     the same as the administrator
+#   it_pg / it_my          true when the scenario runs on that driver
+#   it_ckpt FIELD [JOB]    a field of the checkpoint row (cursor0, hw0: first key part)
+#   it_distinct A B        SQL: A and B differ, NULL-safe
+#   $IT_T                  a true boolean as the client prints it (t / 1); for text
+#                          use CONCAT_WS, which both engines have (|| is OR in MySQL)
 #   it_run ARGS...         the daemon (BACKFILLD_BIN), password through the file
 #   it_eq ACTUAL EXPECTED WHAT / it_fail WHAT / it_pass
 #
@@ -20,14 +26,18 @@ IT_DB=""
 IT_DIR=""
 IT_PIDS=()
 IT_CHECKS=0
+IT_DRIVER=${BACKFILLD_TEST_DRIVER:-postgres}
+# how each engine's client prints a true boolean: compare query results with $IT_T
+IT_T=t
+[[ "$IT_DRIVER" == mysql ]] && IT_T=1
 
 it_fail() {
-	printf 'FAIL [%s]: %s\n' "$IT_NAME" "$*" >&2
+	printf 'FAIL [%s/%s]: %s\n' "$IT_NAME" "$IT_DRIVER" "$*" >&2
 	exit 1
 }
 
 it_log() {
-	printf '[%s] %s\n' "$IT_NAME" "$*" >&2
+	printf '[%s/%s] %s\n' "$IT_NAME" "$IT_DRIVER" "$*" >&2
 }
 
 it_cleanup() {
@@ -40,52 +50,119 @@ it_cleanup() {
 	return 0
 }
 
+it_pg() { [[ "$IT_DRIVER" == postgres ]]; }
+it_my() { [[ "$IT_DRIVER" == mysql ]]; }
+
 it_setup() {
+	local port_var
 	IT_NAME=$1
-	if [[ -z "${BACKFILLD_PG_PORT:-}" ]]; then
+	case "$IT_DRIVER" in
+	postgres) port_var=BACKFILLD_PG_PORT ;;
+	mysql) port_var=BACKFILLD_MY_PORT ;;
+	*) it_fail "unknown BACKFILLD_TEST_DRIVER $IT_DRIVER" ;;
+	esac
+	if [[ -z "${!port_var:-}" ]]; then
 		if [[ -n "${CI:-}" ]]; then
-			echo "FAIL [$IT_NAME]: no test servers (BACKFILLD_PG_PORT unset); run tests/run.sh" >&2
+			echo "FAIL [$IT_NAME/$IT_DRIVER]: no test servers ($port_var unset); run tests/run.sh" >&2
 			exit 1
 		fi
-		echo "SKIP [$IT_NAME]: no test servers; run through tests/run.sh" >&2
+		echo "SKIP [$IT_NAME/$IT_DRIVER]: no test servers; run through tests/run.sh" >&2
 		exit 77
 	fi
 	[[ -x "${BACKFILLD_BIN:-}" ]] || it_fail "BACKFILLD_BIN is not an executable"
 	IT_DB="it_${IT_NAME}"
-	IT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/backfilld-it-${IT_NAME}.XXXXXX")
+	IT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/backfilld-it-${IT_NAME}-${IT_DRIVER}.XXXXXX")
 	trap it_cleanup EXIT
-	export PGCONNECT_TIMEOUT=10 PGOPTIONS='-c client_min_messages=warning'
-	it_admin_sql_db postgres "DROP DATABASE IF EXISTS \"$IT_DB\" WITH (FORCE)" >/dev/null
-	it_admin_sql_db postgres "CREATE DATABASE \"$IT_DB\" OWNER $BACKFILLD_PG_USER" >/dev/null ||
-		it_fail "cannot create database $IT_DB"
+	if it_pg; then
+		export PGCONNECT_TIMEOUT=10 PGOPTIONS='-c client_min_messages=warning'
+		it_admin_sql_db postgres "DROP DATABASE IF EXISTS \"$IT_DB\" WITH (FORCE)" >/dev/null
+		it_admin_sql_db postgres "CREATE DATABASE \"$IT_DB\" OWNER $BACKFILLD_PG_USER" >/dev/null ||
+			it_fail "cannot create database $IT_DB"
+		printf '%s' "$BACKFILLD_PG_PASSWORD" >"$IT_DIR/password"
+	else
+		it_admin_sql_db mysql "DROP DATABASE IF EXISTS \`$IT_DB\`; CREATE DATABASE \`$IT_DB\`;
+			GRANT ALL ON \`$IT_DB\`.* TO '$BACKFILLD_MY_USER'@'127.0.0.1'" >/dev/null ||
+			it_fail "cannot create database $IT_DB"
+		printf '%s' "$BACKFILLD_MY_PASSWORD" >"$IT_DIR/password"
+	fi
 	# the password file the daemon reads: 0600, owned by whoever runs the tests
-	printf '%s' "$BACKFILLD_PG_PASSWORD" >"$IT_DIR/password"
 	chmod 600 "$IT_DIR/password"
 }
 
+# The mariadb client prints tabs and NULL; psql -At prints | and nothing.
+_it_my_rows() {
+	awk -F '\t' -v OFS='|' '{ $1 = $1; for (i = 1; i <= NF; i++) if ($i == "NULL") $i = ""; print }'
+}
+
+_it_my_client() {
+	local user=$1 db=$2 pw=$3
+	shift 3
+	local rc out
+	out=$(MYSQL_PWD=$pw "${BACKFILLD_MY_BIN:-/usr/bin}/mariadb" --batch --skip-column-names \
+		--connect-timeout=10 -h "$BACKFILLD_MY_HOST" -P "$BACKFILLD_MY_PORT" -u "$user" "$db" -e "$@")
+	rc=$?
+	[[ -n "$out" ]] && printf '%s\n' "$out" | _it_my_rows
+	return $rc
+}
+
 it_sql() {
-	PGPASSWORD=$BACKFILLD_PG_PASSWORD "$BACKFILLD_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 \
-		-h "$BACKFILLD_PG_HOST" -p "$BACKFILLD_PG_PORT" -U "$BACKFILLD_PG_USER" -d "$IT_DB" \
-		-c "$@"
+	if it_pg; then
+		PGPASSWORD=$BACKFILLD_PG_PASSWORD "$BACKFILLD_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 \
+			-h "$BACKFILLD_PG_HOST" -p "$BACKFILLD_PG_PORT" -U "$BACKFILLD_PG_USER" -d "$IT_DB" \
+			-c "$@"
+	else
+		_it_my_client "$BACKFILLD_MY_USER" "$IT_DB" "$BACKFILLD_MY_PASSWORD" "$@"
+	fi
 }
 
 it_admin_sql_db() {
 	local db=$1
 	shift
-	"$BACKFILLD_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 \
-		-h "$BACKFILLD_PG_HOST" -p "$BACKFILLD_PG_PORT" -U "$BACKFILLD_PG_ADMIN" -d "$db" -c "$@"
+	if it_pg; then
+		"$BACKFILLD_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 \
+			-h "$BACKFILLD_PG_HOST" -p "$BACKFILLD_PG_PORT" -U "$BACKFILLD_PG_ADMIN" -d "$db" -c "$@"
+	else
+		_it_my_client "$BACKFILLD_MY_ADMIN" "$db" "" "$@"
+	fi
 }
 
 it_admin_sql() {
 	it_admin_sql_db "$IT_DB" "$@"
 }
 
-# it_items N [GAP]: N rows with sparse ids (id = g*3 + g%7), ~2% NULL sources.
+# it_distinct A B: SQL that is true when A and B differ, NULL-safe
+it_distinct() {
+	if it_pg; then echo "($1 IS DISTINCT FROM $2)"; else echo "(NOT ($1 <=> $2))"; fi
+}
+
+# it_ckpt FIELD [JOB]: a field of the job's checkpoint row; cursor0 and hw0 are the
+# first key part of cursor and high_water, cursor and high_water the JSON text.
+it_ckpt() {
+	local f=$1 job=${2:-$IT_NAME} expr
+	case "$f" in
+	cursor0) it_pg && expr="\"cursor\"->>0" || expr="JSON_UNQUOTE(JSON_EXTRACT(\`cursor\`, '\$[0]'))" ;;
+	hw0) it_pg && expr="high_water->>0" || expr="JSON_UNQUOTE(JSON_EXTRACT(high_water, '\$[0]'))" ;;
+	cursor) it_pg && expr="\"cursor\"::text" || expr="\`cursor\`" ;;
+	high_water) it_pg && expr="high_water::text" || expr="high_water" ;;
+	*) expr=$f ;;
+	esac
+	it_sql "SELECT $expr FROM backfilld_checkpoint WHERE job = '$job'"
+}
+
+# it_items N: N rows with sparse ids (id = g*3 + g%7), ~2% NULL sources.
 it_items() {
-	it_sql "CREATE TABLE items (id bigint PRIMARY KEY, old_status int, payload text, new_status int);
-		INSERT INTO items SELECT g * 3 + g % 7, CASE WHEN g % 50 = 0 THEN NULL ELSE g % 1000 END,
-			md5(g::text), NULL FROM generate_series(1, $1) g;
-		ANALYZE items;" || it_fail "cannot create items"
+	if it_pg; then
+		it_sql "CREATE TABLE items (id bigint PRIMARY KEY, old_status int, payload text, new_status int);
+			INSERT INTO items SELECT g * 3 + g % 7, CASE WHEN g % 50 = 0 THEN NULL ELSE g % 1000 END,
+				md5(g::text), NULL FROM generate_series(1, $1) g;
+			ANALYZE items;" || it_fail "cannot create items"
+	else
+		it_sql "CREATE TABLE items (id BIGINT PRIMARY KEY, old_status INT, payload TEXT, new_status INT)
+				ENGINE=InnoDB;
+			INSERT INTO items SELECT seq * 3 + seq % 7, IF(seq % 50 = 0, NULL, seq % 1000),
+				md5(seq), NULL FROM seq_1_to_$1;
+			ANALYZE TABLE items;" >/dev/null || it_fail "cannot create items"
+	fi
 }
 
 # it_items_matched N MOD: it_items, then rows with id % MOD = 0 written by "the
@@ -106,12 +183,21 @@ it_now_ms() {
 
 # it_config FILE [EXTRA_YAML]: a job on items(id) setting new_status = old_status.
 it_config() {
-	local file=$1 extra=${2:-}
+	local file=$1 extra=${2:-} db
+	if it_pg; then
+		db="  driver: postgres
+  dsn: \"host=$BACKFILLD_PG_HOST port=$BACKFILLD_PG_PORT dbname=$IT_DB user=$BACKFILLD_PG_USER\""
+	else
+		db="  driver: mysql
+  host: $BACKFILLD_MY_HOST
+  port: $BACKFILLD_MY_PORT
+  user: $BACKFILLD_MY_USER
+  database: $IT_DB"
+	fi
 	cat >"$file" <<YAML
 job: ${IT_NAME}
 database:
-  driver: postgres
-  dsn: "host=$BACKFILLD_PG_HOST port=$BACKFILLD_PG_PORT dbname=$IT_DB user=$BACKFILLD_PG_USER"
+$db
   password_file: $IT_DIR/password
 table: items
 key: id
@@ -183,15 +269,53 @@ it_pass() {
 # counts exactly the rows the committed batches matched. Call while no daemon runs.
 # Needs a column `matched` (bool): rows whose guard held when the job started.
 it_check_consistent() {
-	local what=$1 out
-	out=$(it_sql "
-		WITH c AS (SELECT COALESCE((\"cursor\"->>0)::bigint, -1) AS cur, rows_done
-		           FROM backfilld_checkpoint WHERE job = '$IT_NAME')
-		SELECT
-		  (SELECT count(*) FROM items, c WHERE id <= cur AND matched
-		     AND new_status IS DISTINCT FROM old_status),
-		  (SELECT count(*) FROM items, c WHERE id > cur AND matched AND new_status IS NOT NULL),
-		  (SELECT count(*) FROM items, c WHERE id <= cur AND matched) - (SELECT rows_done FROM c)") ||
+	local what=$1 out cur
+	cur=$(it_ckpt cursor0) || it_fail "$what: no checkpoint row"
+	[[ -n "$cur" ]] || cur=-1
+	out=$(it_sql "SELECT
+		  (SELECT count(*) FROM items WHERE id <= $cur AND matched
+		     AND $(it_distinct new_status old_status)),
+		  (SELECT count(*) FROM items WHERE id > $cur AND matched AND new_status IS NOT NULL),
+		  (SELECT count(*) FROM items WHERE id <= $cur AND matched) -
+		  (SELECT rows_done FROM backfilld_checkpoint WHERE job = '$IT_NAME')") ||
 		it_fail "$what: consistency query failed"
 	it_eq "$out" "0|0|0" "$what: (undone at/below cursor | touched above cursor | matched - rows_done)"
+}
+
+# it_kill_daemon_sessions: ends the daemon's database sessions from outside
+# (pg_terminate_backend / KILL CONNECTION); prints how many.
+it_kill_daemon_sessions() {
+	local ids n=0 id
+	if it_pg; then
+		it_admin_sql "SELECT count(*) FILTER (WHERE t) FROM (SELECT pg_terminate_backend(pid) AS t
+			FROM pg_stat_activity WHERE application_name = 'backfilld $IT_NAME') s"
+		return
+	fi
+	ids=$(it_admin_sql "SELECT ID FROM information_schema.PROCESSLIST
+		WHERE USER = '$BACKFILLD_MY_USER' AND DB = '$IT_DB' AND ID <> CONNECTION_ID()")
+	for id in $ids; do
+		it_admin_sql "KILL CONNECTION $id" && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+# it_daemon_lock_waits: how many of the daemon's sessions wait on a row lock now
+it_daemon_lock_waits() {
+	if it_pg; then
+		it_admin_sql "SELECT count(*) FROM pg_stat_activity
+			WHERE application_name = 'backfilld $IT_NAME' AND wait_event_type = 'Lock'"
+	else
+		it_admin_sql "SELECT count(*) FROM information_schema.INNODB_TRX t
+			JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
+			WHERE t.trx_state = 'LOCK WAIT' AND p.USER = '$BACKFILLD_MY_USER' AND p.DB = '$IT_DB'"
+	fi
+}
+
+# it_json_field JSON FIELD: a field of a JSON object, as text, parsed by the server
+it_json_field() {
+	if it_pg; then
+		it_sql "SELECT (\$j\$$1\$j\$::jsonb) ->> '$2'"
+	else
+		it_sql "SELECT JSON_UNQUOTE(JSON_EXTRACT('$(printf '%s' "$1" | sed "s/'/''/g; s/\\\\/\\\\\\\\/g")', '\$.$2'))"
+	fi
 }

@@ -153,6 +153,41 @@ _srv_fail() {
 	return 1
 }
 
+# Create the temp dir shared by all servers of this run, unless it exists already.
+_srv_ensure_tmp() {
+	[[ -n "$_srv_tmp" ]] && return 0
+	_srv_ensure_user || return 1
+	_srv_tmp=$(mktemp -d /tmp/backfilld-test.XXXXXX) || {
+		_srv_tmp=""
+		_srv_log "mktemp failed"
+		return 1
+	}
+	chmod 0755 "$_srv_tmp"
+	if ((EUID == 0)); then
+		chown "$BACKFILLD_TEST_USER:$BACKFILLD_TEST_USER" "$_srv_tmp" || {
+			_srv_fail "chown $_srv_tmp"
+			return 1
+		}
+	fi
+	export BACKFILLD_TEST_TMP=$_srv_tmp
+}
+
+# _srv_write_env VAR...: append `export VAR=value` lines for the VARs that are set
+# to $BACKFILLD_TEST_TMP/env.sh, which starts with a comment and BACKFILLD_TEST_TMP.
+_srv_write_env() {
+	local v env=$_srv_tmp/env.sh new=1
+	[[ -e "$env" ]] && new=0
+	{
+		if ((new)); then
+			echo "# written by tests/lib/servers.sh; source it to reach the test servers"
+			printf 'export %s=%q\n' BACKFILLD_TEST_TMP "$_srv_tmp"
+		fi
+		for v in "$@"; do
+			if [[ -n "${!v+set}" ]]; then printf 'export %s=%q\n' "$v" "${!v}"; fi
+		done
+	} >>"$env"
+}
+
 # _srv_pg_start NAME DATADIR PORT_VAR [EXCLUDED_PORT]: start with pg_ctl -w; on a port
 # clash (another process took the port since we picked it), retry with a new port.
 _srv_pg_start() {
@@ -190,30 +225,16 @@ servers_start_pg() {
 			;;
 		esac
 	done
-	if [[ -n "$_srv_tmp" ]]; then
-		_srv_log "servers already started in $_srv_tmp; call servers_stop first"
+	if [[ -n "$_srv_tmp" && -d "$_srv_tmp/pg-primary" ]]; then
+		_srv_log "PostgreSQL already started in $_srv_tmp; call servers_stop first"
 		return 1
 	fi
 	if [[ ! -x "$_srv_pg_bin/initdb" ]]; then
 		_srv_log "$_srv_pg_bin/initdb not found: run tests/lib/deps.sh (postgresql-15)"
 		return 1
 	fi
-	_srv_ensure_user || return 1
+	_srv_ensure_tmp || return 1
 
-	_srv_tmp=$(mktemp -d /tmp/backfilld-test.XXXXXX) || {
-		_srv_tmp=""
-		_srv_log "mktemp failed"
-		return 1
-	}
-	chmod 0755 "$_srv_tmp"
-	if ((EUID == 0)); then
-		chown "$BACKFILLD_TEST_USER:$BACKFILLD_TEST_USER" "$_srv_tmp" || {
-			_srv_fail "chown $_srv_tmp"
-			return 1
-		}
-	fi
-
-	export BACKFILLD_TEST_TMP=$_srv_tmp
 	export BACKFILLD_PG_BIN=$_srv_pg_bin
 	export BACKFILLD_PG_HOST=127.0.0.1
 	export BACKFILLD_PG_ADMIN=admin
@@ -312,16 +333,10 @@ servers_start_pg() {
 		_srv_fail "writing $BACKFILLD_PG_PASSWORD_FILE"
 		return 1
 	}
-	local v
-	{
-		echo "# written by tests/lib/servers.sh; source it to reach the test servers"
-		for v in BACKFILLD_TEST_TMP BACKFILLD_PG_BIN BACKFILLD_PG_HOST BACKFILLD_PG_PORT \
-			BACKFILLD_PG_REPLICA_PORT BACKFILLD_PG_ADMIN BACKFILLD_PG_USER \
-			BACKFILLD_PG_PASSWORD BACKFILLD_PG_PASSWORD_FILE BACKFILLD_PG_SOCKET_DIR \
-			BACKFILLD_PG_PRIMARY_DATA BACKFILLD_PG_REPLICA_DATA; do
-			if [[ -n "${!v+set}" ]]; then printf 'export %s=%q\n' "$v" "${!v}"; fi
-		done
-	} >"$_srv_tmp/env.sh" || {
+	_srv_write_env BACKFILLD_PG_BIN BACKFILLD_PG_HOST BACKFILLD_PG_PORT \
+		BACKFILLD_PG_REPLICA_PORT BACKFILLD_PG_ADMIN BACKFILLD_PG_USER \
+		BACKFILLD_PG_PASSWORD BACKFILLD_PG_PASSWORD_FILE BACKFILLD_PG_SOCKET_DIR \
+		BACKFILLD_PG_PRIMARY_DATA BACKFILLD_PG_REPLICA_DATA || {
 		_srv_fail "writing env.sh"
 		return 1
 	}
@@ -347,6 +362,273 @@ servers_pg_ctl() {
 		return 1
 	}
 	_srv_as "$_srv_pg_bin/pg_ctl" -D "$data" -l "$BACKFILLD_TEST_TMP/pg-$which.log" "$@"
+}
+
+# ---------------------------------------------------------------------------
+# MariaDB
+
+_srv_my_sbin=/usr/sbin/mariadbd
+
+# _srv_my NAME ARGS...: the mariadb client as admin over NAME's unix socket (no
+# option files read), batch mode, no column names.
+_srv_my() {
+	local name=$1
+	shift
+	"$BACKFILLD_MY_BIN/mariadb" --no-defaults --connect-timeout=5 -S "$_srv_tmp/$name.sock" \
+		-u admin -N -B "$@"
+}
+
+# The live process started for server NAME (by the launcher pid file or the server's
+# own pid file), checked against its command line so a reused pid is never taken.
+_srv_my_pids() {
+	local name=$1 tmp=$2 f pid cmd
+	for f in "$tmp/$name.launch-pid" "$tmp/$name.pid"; do
+		pid=""
+		{ read -r pid <"$f"; } 2>/dev/null || continue
+		[[ "$pid" =~ ^[0-9]+$ ]] || continue
+		_srv_alive "$pid" || continue
+		cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
+		[[ "$cmd" == *"--defaults-file=$tmp/$name.cnf"* ]] && echo "$pid"
+	done | sort -u
+}
+
+# _srv_my_write_cnf NAME PORT SERVER_ID EXTRA_LINES
+_srv_my_write_cnf() {
+	local name=$1 port=$2 id=$3 extra=$4
+	cat >"$_srv_tmp/$name.cnf" <<-EOF
+		# written by tests/lib/servers.sh
+		[mariadbd]
+		datadir = $_srv_tmp/$name
+		socket = $_srv_tmp/$name.sock
+		pid-file = $_srv_tmp/$name.pid
+		log-error = $_srv_tmp/$name.log
+		port = $port
+		bind-address = 127.0.0.1
+		skip-name-resolve
+		server_id = $id
+		max_connections = 200
+		performance_schema = OFF
+		innodb_buffer_pool_size = 128M
+		innodb_flush_log_at_trx_commit = 2
+		sync_binlog = 0
+		character_set_server = utf8mb4
+		collation_server = utf8mb4_general_ci
+		$extra
+	EOF
+}
+
+# _srv_my_start NAME PORT_VAR SERVER_ID EXTRA_CNF INIT_SQL [EXCLUDED_PORT...]: start
+# mariadbd detached (its own session, not a child of this shell), running INIT_SQL
+# once, and wait until admin can connect over the socket. On a port clash, retry
+# with a new port.
+_srv_my_start() {
+	local name=$1 portvar=$2 id=$3 extra=$4 init=$5 port pid deadline
+	shift 5
+	local initf=$_srv_tmp/$name-init.sql
+	for _ in 1 2 3; do
+		port=${!portvar}
+		_srv_my_write_cnf "$name" "$port" "$id" "$extra" || return 1
+		printf '%s\n' "$init" >"$initf" || return 1
+		if ((EUID == 0)); then chown "$BACKFILLD_TEST_USER" "$initf" || return 1; fi
+		chmod 0600 "$initf"
+		rm -f "$_srv_tmp/$name.pid" "$_srv_tmp/$name.launch-pid"
+		# Double fork, so the server is no child of this shell (a plain `wait` in the
+		# caller must not wait for it); `exec` all the way keeps one pid from the
+		# subshell through setpriv and setsid to mariadbd.
+		(
+			local -a pre
+			mapfile -d '' -t pre < <(_srv_prefix)
+			cd "$_srv_tmp" || exit 1
+			exec "${pre[@]}" setsid "$_srv_my_sbin" --defaults-file="$_srv_tmp/$name.cnf" \
+				--init-file="$initf" </dev/null >>"$_srv_tmp/$name.log" 2>&1 &
+			echo $! >"$_srv_tmp/$name.launch-pid"
+		)
+		read -r pid <"$_srv_tmp/$name.launch-pid" || return 1
+		deadline=$((SECONDS + 60))
+		while :; do
+			if _srv_my "$name" -e 'SELECT 1' >/dev/null 2>&1; then
+				rm -f "$initf"
+				return 0
+			fi
+			_srv_alive "$pid" || break
+			if ((SECONDS >= deadline)); then
+				_srv_log "$name: not accepting connections after 60 s"
+				return 1
+			fi
+			sleep 0.05
+		done
+		# The server exited: a port someone took since we picked it, or a real failure.
+		grep -qE 'Bind on TCP/IP port|Do you already have another (mysqld|mariadbd) server running' \
+			"$_srv_tmp/$name.log" 2>/dev/null || return 1
+		_srv_log "$name: port $port taken, retrying"
+		port=$(_srv_free_port "$@") || return 1
+		printf -v "$portvar" '%s' "$port"
+	done
+	return 1
+}
+
+# _srv_my_install NAME: an empty data directory with the system tables.
+_srv_my_install() {
+	local name=$1
+	_srv_my_write_cnf "$name" 0 0 "" &&
+		_srv_as "$BACKFILLD_MY_BIN/mariadb-install-db" --defaults-file="$_srv_tmp/$name.cnf" \
+			--skip-test-db --skip-name-resolve --auth-root-authentication-method=socket \
+			>"$_srv_tmp/$name-install.log" 2>&1
+}
+
+servers_start_mysql() {
+	local replica=1 arg t0=$SECONDS
+	for arg in "$@"; do
+		case "$arg" in
+		--no-replica) replica=0 ;;
+		*)
+			_srv_log "servers_start_mysql: unknown argument: $arg"
+			return 2
+			;;
+		esac
+	done
+	if [[ -n "$_srv_tmp" && -d "$_srv_tmp/my-primary" ]]; then
+		_srv_log "MariaDB already started in $_srv_tmp; call servers_stop first"
+		return 1
+	fi
+	local client
+	client=$(command -v mariadb 2>/dev/null) || client=""
+	if [[ ! -x "$_srv_my_sbin" || -z "$client" || ! -x "${client%/*}/mariadb-install-db" ]]; then
+		_srv_log "mariadbd, mariadb or mariadb-install-db not found: run tests/lib/deps.sh (mariadb-server, mariadb-client)"
+		return 1
+	fi
+	_srv_ensure_tmp || return 1
+
+	export BACKFILLD_MY_BIN=${client%/*}
+	export BACKFILLD_MY_HOST=127.0.0.1
+	export BACKFILLD_MY_ADMIN=admin
+	export BACKFILLD_MY_USER=backfill
+	export BACKFILLD_MY_PASSWORD=backfill-secret
+	export BACKFILLD_MY_SOCKET=$_srv_tmp/my-primary.sock
+	unset BACKFILLD_MY_REPLICA_PORT BACKFILLD_MY_REPLICA_SOCKET
+	BACKFILLD_MY_PORT=$(_srv_free_port "${BACKFILLD_PG_PORT:-}" "${BACKFILLD_PG_REPLICA_PORT:-}") || {
+		_srv_fail "no free port"
+		return 1
+	}
+	export BACKFILLD_MY_PORT
+
+	# SLAVE MONITOR (SHOW SLAVE STATUS) exists from MariaDB 10.5.9 on.
+	local ver monitor=""
+	ver=$("$_srv_my_sbin" --version 2>/dev/null) || ver=""
+	if [[ "$ver" =~ Ver\ ([0-9]+)\.([0-9]+)\.([0-9]+)-MariaDB ]]; then
+		local v=$((BASH_REMATCH[1] * 10000 + BASH_REMATCH[2] * 100 + BASH_REMATCH[3]))
+		((v >= 100509)) && monitor=", SLAVE MONITOR"
+	fi
+
+	# ---- data directories (in parallel: mariadb-install-db takes a second or two)
+	local -a names=(my-primary)
+	((replica)) && names+=(my-replica)
+	local -A ipid=()
+	local n
+	for n in "${names[@]}"; do
+		_srv_my_install "$n" &
+		ipid[$n]=$!
+	done
+	for n in "${names[@]}"; do
+		if ! wait "${ipid[$n]}"; then
+			_srv_fail "mariadb-install-db for $n (log: $_srv_tmp/$n-install.log)"
+			return 1
+		fi
+		rm -f "$_srv_tmp/$n-install.log"
+	done
+
+	# ---- primary: users are created with the binlog on, so the replica gets them too.
+	# (An init file needs FLUSH PRIVILEGES first, or CREATE USER fails with 1290.)
+	if ! _srv_my_start my-primary BACKFILLD_MY_PORT 1 \
+		$'log_bin = mariadb-bin\nbinlog_format = ROW' "FLUSH PRIVILEGES;
+CREATE USER 'admin'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON *.* TO 'admin'@'127.0.0.1' WITH GRANT OPTION;
+CREATE USER 'admin'@'localhost';
+GRANT ALL PRIVILEGES ON *.* TO 'admin'@'localhost' WITH GRANT OPTION;
+CREATE USER 'backfill'@'127.0.0.1' IDENTIFIED BY 'backfill-secret';
+GRANT ALL PRIVILEGES ON \`it\\_%\`.* TO 'backfill'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON \`demo\`.* TO 'backfill'@'127.0.0.1';
+GRANT PROCESS, REPLICATION CLIENT$monitor ON *.* TO 'backfill'@'127.0.0.1';
+CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY 'repl-secret';
+GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1';" \
+		"${BACKFILLD_PG_PORT:-}" "${BACKFILLD_PG_REPLICA_PORT:-}"; then
+		_srv_fail "starting the MariaDB primary"
+		return 1
+	fi
+
+	# ---- replica: GTID replication from the start of the primary's binlog.
+	if ((replica)); then
+		export BACKFILLD_MY_REPLICA_SOCKET=$_srv_tmp/my-replica.sock
+		BACKFILLD_MY_REPLICA_PORT=$(_srv_free_port "$BACKFILLD_MY_PORT" \
+			"${BACKFILLD_PG_PORT:-}" "${BACKFILLD_PG_REPLICA_PORT:-}") || {
+			_srv_fail "no free port"
+			return 1
+		}
+		export BACKFILLD_MY_REPLICA_PORT
+		if ! _srv_my_start my-replica BACKFILLD_MY_REPLICA_PORT 2 \
+			$'relay_log = relay-bin\nread_only = ON' "FLUSH PRIVILEGES;
+CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$BACKFILLD_MY_PORT,
+  MASTER_USER='repl', MASTER_PASSWORD='repl-secret', MASTER_CONNECT_RETRY=1,
+  MASTER_USE_GTID=slave_pos;
+START SLAVE;" \
+			"$BACKFILLD_MY_PORT" "${BACKFILLD_PG_PORT:-}" "${BACKFILLD_PG_REPLICA_PORT:-}"; then
+			_srv_fail "starting the MariaDB replica"
+			return 1
+		fi
+		# admin could connect, so the users have arrived; now both threads must run
+		# and everything the primary has written so far must be applied.
+		local pos status io sql deadline=$((SECONDS + 30))
+		pos=$(_srv_my my-primary -e 'SELECT @@gtid_binlog_pos') || pos=""
+		while :; do
+			status=$(_srv_my my-replica -e 'SHOW SLAVE STATUS\G' 2>/dev/null) || status=""
+			io=$(sed -n 's/^ *Slave_IO_Running: //p' <<<"$status")
+			sql=$(sed -n 's/^ *Slave_SQL_Running: //p' <<<"$status")
+			if [[ "$io" == Yes && "$sql" == Yes ]] &&
+				[[ "$(_srv_my my-replica -e "SELECT MASTER_GTID_WAIT('$pos', 0)" 2>/dev/null)" == 0 ]]; then
+				break
+			fi
+			if ((SECONDS >= deadline)); then
+				printf '%s\n' "$status" >&2
+				_srv_fail "the MariaDB replica is not replicating after 30 s (IO: ${io:-?}, SQL: ${sql:-?})"
+				return 1
+			fi
+			sleep 0.05
+		done
+	fi
+
+	# ---- credentials and env.sh
+	export BACKFILLD_MY_PASSWORD_FILE=$_srv_tmp/my-backfill.password
+	(umask 077 && printf '%s' "$BACKFILLD_MY_PASSWORD" >"$BACKFILLD_MY_PASSWORD_FILE") || {
+		_srv_fail "writing $BACKFILLD_MY_PASSWORD_FILE"
+		return 1
+	}
+	_srv_write_env BACKFILLD_MY_BIN BACKFILLD_MY_HOST BACKFILLD_MY_PORT \
+		BACKFILLD_MY_REPLICA_PORT BACKFILLD_MY_SOCKET BACKFILLD_MY_REPLICA_SOCKET \
+		BACKFILLD_MY_ADMIN BACKFILLD_MY_USER BACKFILLD_MY_PASSWORD \
+		BACKFILLD_MY_PASSWORD_FILE || {
+		_srv_fail "writing env.sh"
+		return 1
+	}
+	_srv_log "MariaDB ${ver:+$(sed -E 's/.*Ver ([^ ]*).*/\1/' <<<"$ver") }primary on 127.0.0.1:$BACKFILLD_MY_PORT${BACKFILLD_MY_REPLICA_PORT:+, replica on 127.0.0.1:$BACKFILLD_MY_REPLICA_PORT} ($_srv_tmp, $((SECONDS - t0)) s)"
+	return 0
+}
+
+# Stop one MariaDB server of temp dir TMP: mariadb-admin shutdown (bounded), SIGTERM
+# if that failed, SIGKILL what is left after 10 s.
+_srv_my_stop_one() {
+	local name=$1 tmp=$2 pids
+	mapfile -t pids < <(_srv_my_pids "$name" "$tmp")
+	((${#pids[@]})) || return 0
+	if ! timeout 15 "${BACKFILLD_MY_BIN:-/usr/bin}/mariadb-admin" --no-defaults --connect-timeout=3 \
+		-S "$tmp/$name.sock" -u admin shutdown >/dev/null 2>&1; then
+		kill -TERM "${pids[@]}" 2>/dev/null || true
+	fi
+	if ! _srv_wait_gone 10 "${pids[@]}"; then
+		_srv_log "$name: server still running after shutdown; killing ${pids[*]}"
+		kill -KILL "${pids[@]}" 2>/dev/null || true
+		_srv_wait_gone 10 "${pids[@]}" || _srv_log "$name: processes survive SIGKILL: ${pids[*]}"
+	fi
+	return 0
 }
 
 # Stop one server (immediate shutdown, bounded), then make sure the postmaster and
@@ -378,6 +660,8 @@ servers_stop() {
 	local tmp=$_srv_tmp
 	[[ -n "$tmp" ]] || return 0
 	_srv_tmp=""
+	_srv_my_stop_one my-replica "$tmp"
+	_srv_my_stop_one my-primary "$tmp"
 	_srv_stop_one "$tmp/pg-replica"
 	_srv_stop_one "$tmp/pg-primary"
 	if [[ "${BACKFILLD_KEEP_TMP:-0}" == 1 ]]; then
@@ -387,6 +671,7 @@ servers_stop() {
 	fi
 	unset BACKFILLD_TEST_TMP BACKFILLD_PG_PORT BACKFILLD_PG_REPLICA_PORT \
 		BACKFILLD_PG_PASSWORD_FILE BACKFILLD_PG_SOCKET_DIR BACKFILLD_PG_PRIMARY_DATA \
-		BACKFILLD_PG_REPLICA_DATA
+		BACKFILLD_PG_REPLICA_DATA BACKFILLD_MY_PORT BACKFILLD_MY_REPLICA_PORT \
+		BACKFILLD_MY_SOCKET BACKFILLD_MY_REPLICA_SOCKET BACKFILLD_MY_PASSWORD_FILE
 	return 0
 }
