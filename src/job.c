@@ -1321,6 +1321,14 @@ int job_start(struct job *job)
 {
 	job->t_start = mono_now();
 	job->state = JOB_STARTING;
+	if (job->opt.mode == JOB_MODE_RUN &&
+	    (job->cfg->throttle.max_replication_lag_ms > 0 || job->cfg->throttle.nreplicas > 0 ||
+	     job->cfg->throttle.max_lock_waits > 0 || job->cfg->throttle.max_active > 0 ||
+	     (job->cfg->throttle.query && *job->cfg->throttle.query) ||
+	     (job->cfg->throttle.window && *job->cfg->throttle.window)))
+		log_warn("throttle.* is configured, but this version measures no replication lag, "
+			 "lock waits, load, query or window: the job is paced only by "
+			 "batch.target_time, batch.sleep and its lock timeouts");
 	log_info("starting job %s on table %s%s%s (%s)", job->name,
 		 job->cfg->table.schema ? job->cfg->table.schema : "",
 		 job->cfg->table.schema ? "." : "", job->cfg->table.name,
