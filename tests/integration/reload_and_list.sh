@@ -17,7 +17,7 @@ it_config "$IT_DIR/job.yaml" "batch:
 sed -i '/^status:$/,/^  socket:/d' "$IT_DIR/job.yaml" # the default socket: $RUNTIME_DIRECTORY/<job>.sock
 cp "$IT_DIR/job.yaml" "$IT_DIR/orig.yaml"
 it_start "$IT_DIR/run.log" run -c "$IT_DIR/job.yaml"
-it_wait_sql 20 "SELECT batches_done > 1 FROM backfilld_checkpoint" t
+it_wait_sql 20 "SELECT batches_done > 1 FROM backfilld_checkpoint" "$IT_T"
 [[ -S "$RUNTIME_DIRECTORY/reload_and_list.sock" ]] || it_fail "no socket in \$RUNTIME_DIRECTORY"
 
 # status with neither -c nor -s: every job in the default directory
@@ -32,7 +32,7 @@ it_contains "$IT_DIR/one.json" '"job":"reload_and_list"' "status -c answer"
 # a tunable: applied live
 sed -i 's/^  sleep: 150ms/  sleep: 40ms/' "$IT_DIR/job.yaml"
 kill -HUP "$IT_PID"
-it_wait_sql 5 "SELECT true" t
+it_wait_sql 5 "SELECT true" "$IT_T"
 sleep 0.3
 it_contains "$IT_DIR/run.log" "reloaded $IT_DIR/job.yaml" "tunable reload logged"
 it_contains "$IT_DIR/run.log" "sleep 40 ms" "the new sleep applies"
@@ -46,16 +46,17 @@ it_contains "$IT_DIR/run.log" "reload refused, keeping the running configuration
 # a broken file: refused with its position
 cp "$IT_DIR/orig.yaml" "$IT_DIR/job.yaml"
 sed -i 's/^  sleep: 150ms/  sleep: soon/' "$IT_DIR/job.yaml"
+sleep_line=$(grep -n '^  sleep: soon$' "$IT_DIR/job.yaml" | cut -d: -f1)
 kill -HUP "$IT_PID"
 sleep 0.3
-it_contains "$IT_DIR/run.log" "reload refused, keeping the running configuration: $IT_DIR/job.yaml:17:10: batch.sleep: invalid duration \"soon\"" \
+it_contains "$IT_DIR/run.log" "reload refused, keeping the running configuration: $IT_DIR/job.yaml:$sleep_line:10: batch.sleep: invalid duration \"soon\"" \
 	"broken file refused"
 it_alive "$IT_PID" || it_fail "the daemon died on a bad reload"
 
 cp "$IT_DIR/orig.yaml" "$IT_DIR/job.yaml"
 wait "$IT_PID"
 it_eq "$?" 0 "run exit status"
-it_eq "$(it_sql "SELECT count(*) FROM items WHERE new_status IS DISTINCT FROM old_status")" 0 \
+it_eq "$(it_sql "SELECT count(*) FROM items WHERE $(it_distinct new_status old_status)")" 0 \
 	"rows still follow the original set (old_status, not old_status + 1)"
 it_check_consistent "at the end"
 

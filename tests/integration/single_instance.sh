@@ -6,7 +6,6 @@
 source "$(dirname "$0")/../lib/itest.sh"
 it_setup single_instance
 
-
 it_items_matched 12000 89
 expected=$(it_sql "SELECT count(*) FROM items WHERE matched")
 # 60 batches of 200 with 100 ms between them: the first run lasts about 6 s
@@ -19,8 +18,8 @@ it_config "$IT_DIR/job.yaml" "batch:
 it_start "$IT_DIR/first.log" run -c "$IT_DIR/job.yaml"
 first=$IT_PID
 owner="$(uname -n):$first"
-it_wait_sql 20 "SELECT batches_done > 0 FROM backfilld_checkpoint WHERE job = 'single_instance'" t
-it_eq "$(it_sql "SELECT state || ' ' || owner FROM backfilld_checkpoint WHERE job = 'single_instance'")" \
+it_wait_sql 20 "SELECT batches_done > 0 FROM backfilld_checkpoint WHERE job = 'single_instance'" "$IT_T"
+it_eq "$(it_ckpt "CONCAT_WS(' ', state, owner)")" \
 	"running $owner" "checkpoint row of the first run"
 
 # the second instance: refused, quickly, naming the first as the owner
@@ -39,9 +38,9 @@ IT_CHECKS=$((IT_CHECKS + 1))
 read -r state row_owner batches < <(it_sql "SELECT state, owner, batches_done FROM backfilld_checkpoint
 	WHERE job = 'single_instance'" | tr '|' ' ')
 it_eq "$state $row_owner" "running $owner" "checkpoint row after the refused second run"
-it_eq "$(it_sql "SELECT last_error IS NULL FROM backfilld_checkpoint WHERE job = 'single_instance'")" t \
+it_eq "$(it_ckpt "last_error IS NULL")" "$IT_T" \
 	"no error recorded by the refused second run"
-it_wait_sql 10 "SELECT batches_done > $batches FROM backfilld_checkpoint WHERE job = 'single_instance'" t
+it_wait_sql 10 "SELECT batches_done > $batches FROM backfilld_checkpoint WHERE job = 'single_instance'" "$IT_T"
 
 # the first run is still alone on its job: it ends exactly as if nothing had happened
 wait "$first"
@@ -51,9 +50,9 @@ if grep -qE "connection lost|state running -> failed" "$IT_DIR/first.log"; then
 	it_fail "the first run was disturbed: $(grep -E "connection lost|failed" "$IT_DIR/first.log" | head -n 3)"
 fi
 it_check_consistent "after the first run"
-it_eq "$(it_sql "SELECT state || ' ' || rows_done || ' ' || owner FROM backfilld_checkpoint WHERE job = 'single_instance'")" \
+it_eq "$(it_ckpt "CONCAT_WS(' ', state, rows_done, owner)")" \
 	"done $expected $owner" "final checkpoint row"
-it_eq "$(it_sql "SELECT count(*) FROM items WHERE matched AND new_status IS DISTINCT FROM old_status")" 0 \
+it_eq "$(it_sql "SELECT count(*) FROM items WHERE matched AND $(it_distinct new_status old_status)")" 0 \
 	"rows not backfilled"
 it_eq "$(it_sql "SELECT count(*) FROM items WHERE NOT matched AND new_status <> -1")" 0 \
 	"application-written rows clobbered"
