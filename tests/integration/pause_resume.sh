@@ -12,9 +12,27 @@ it_setup pause_resume
 job="pause_resume"
 app="backfilld pause_resume"
 
-
 ckpt() {
-	it_sql "SELECT $1 FROM backfilld_checkpoint WHERE job = '$job'"
+	it_ckpt "$1"
+}
+
+# daemon_sessions: the daemon's database sessions, each as its state, comma-separated
+# ("idle" on PostgreSQL / "Sleep" on MariaDB when it waits for the client), and then
+# how many of them have a transaction open (MariaDB: an InnoDB transaction; on
+# PostgreSQL a session with an open transaction is never "idle")
+daemon_sessions() {
+	if it_pg; then
+		it_admin_sql "SELECT string_agg(state, ',') || ' ' ||
+			count(*) FILTER (WHERE xact_start IS NOT NULL)
+			FROM pg_stat_activity WHERE application_name = '$app'"
+	else
+		it_admin_sql "SELECT CONCAT_WS(' ', GROUP_CONCAT(p.COMMAND),
+				(SELECT count(*) FROM information_schema.INNODB_TRX t
+				 WHERE t.trx_mysql_thread_id IN (SELECT ID FROM information_schema.PROCESSLIST
+					WHERE USER = '$BACKFILLD_MY_USER' AND DB = '$IT_DB')))
+			FROM information_schema.PROCESSLIST p
+			WHERE p.USER = '$BACKFILLD_MY_USER' AND p.DB = '$IT_DB' AND p.ID <> CONNECTION_ID()"
+	fi
 }
 
 # signal_state SIGNAL PID STATE MS: send SIGNAL, the checkpoint state must become
@@ -45,8 +63,8 @@ hold_paused() {
 	it_eq "$(ckpt state)" paused "checkpoint state after 2 s paused"
 	IT_CHECKS=$((IT_CHECKS + 1))
 	it_alive "$pid" || it_fail "the daemon died while paused ($(tail -n 3 "$IT_DIR/run$run.log"))"
-	it_eq "$(it_admin_sql "SELECT string_agg(state, ',') FROM pg_stat_activity WHERE application_name = '$app'")" \
-		idle "the paused daemon's session (no transaction left open)"
+	if it_pg; then idle="idle 0"; else idle="Sleep 0"; fi
+	it_eq "$(daemon_sessions)" "$idle" "the paused daemon's session and its open transactions (none left open)"
 	it_check_consistent "while paused"
 }
 
@@ -68,7 +86,7 @@ done
 run=1
 it_start "$IT_DIR/run1.log" run -c "$IT_DIR/sleep300.yaml"
 pid=$IT_PID
-it_wait_sql 20 "SELECT batches_done >= 2 FROM backfilld_checkpoint WHERE job = '$job'" t
+it_wait_sql 20 "SELECT batches_done >= 2 FROM backfilld_checkpoint WHERE job = '$job'" "$IT_T"
 signal_state USR1 "$pid" paused 1000
 it_contains "$IT_DIR/run1.log" "state running -> paused" "run 1 log"
 hold_paused "$pid"
@@ -83,7 +101,7 @@ wait "$pid"
 it_eq "$?" 0 "SIGTERM while paused: exit status ($(tail -n 3 "$IT_DIR/run1.log"))"
 it_eq "$(ckpt state)" stopped "checkpoint state after SIGTERM while paused"
 it_check_consistent "after SIGTERM while paused"
-cursor=$(ckpt '"cursor"::text')
+cursor=$(ckpt cursor)
 batches=$(ckpt batches_done)
 it_le 2 "$batches" "run 1 committed batches"
 it_le "$batches" 100 "run 1 stopped mid-range (batches done)"
@@ -93,7 +111,7 @@ it_log "run 1: stopped while paused at cursor $cursor after $batches batches"
 run=2
 it_start "$IT_DIR/run2.log" run -c "$IT_DIR/sleep0.yaml"
 pid=$IT_PID
-it_wait_sql 20 "SELECT batches_done >= $batches + 10 FROM backfilld_checkpoint WHERE job = '$job'" t
+it_wait_sql 20 "SELECT batches_done >= $batches + 10 FROM backfilld_checkpoint WHERE job = '$job'" "$IT_T"
 it_contains "$IT_DIR/run2.log" "(was stopped, last owner $(uname -n):${IT_PIDS[0]}) at cursor $cursor:" \
 	"run 2 resumes at the stored cursor"
 signal_state USR1 "$pid" paused 1000
@@ -101,14 +119,14 @@ hold_paused "$pid"
 b=$(ckpt batches_done)
 it_le "$b" 190 "run 2 paused mid-range (batches done)"
 signal_state USR2 "$pid" running 1000
-it_wait_sql 10 "SELECT batches_done > $b FROM backfilld_checkpoint WHERE job = '$job'" t
+it_wait_sql 10 "SELECT batches_done > $b FROM backfilld_checkpoint WHERE job = '$job'" "$IT_T"
 it_contains "$IT_DIR/run2.log" "state paused -> running" "run 2 log"
 wait "$pid"
 it_eq "$?" 0 "run 2 exit status ($(tail -n 3 "$IT_DIR/run2.log"))"
 it_contains "$IT_DIR/run2.log" "state running -> done" "run 2 log"
 it_check_consistent "at the end"
-it_eq "$(ckpt "state || ' ' || rows_done || ' ' || (\"cursor\"->>0)")" "done $expected $hw" "final checkpoint row"
-it_eq "$(it_sql "SELECT count(*) FROM items WHERE matched AND new_status IS DISTINCT FROM old_status")" 0 \
+it_eq "$(ckpt "CONCAT_WS(' ', state, rows_done)") $(ckpt cursor0)" "done $expected $hw" "final checkpoint row"
+it_eq "$(it_sql "SELECT count(*) FROM items WHERE matched AND $(it_distinct new_status old_status)")" 0 \
 	"rows not backfilled"
 it_eq "$(it_sql "SELECT count(*) FROM items WHERE NOT matched AND new_status <> -1")" 0 \
 	"application-written rows clobbered"

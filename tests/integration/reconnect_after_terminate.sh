@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The superuser kills the daemon's session twice, at different moments of one run
-# (pg_terminate_backend): each time the daemon logs the lost connection, reconnects
-# from the checkpoint in the same process, and goes on; the run finishes exit 0 with
-# an exact table and rows_done equal to the rows really matched (no batch lost or
-# counted twice across the reconnects).
+# (pg_terminate_backend / KILL CONNECTION): each time the daemon logs the lost
+# connection, reconnects from the checkpoint in the same process, and goes on; the
+# run finishes exit 0 with an exact table and rows_done equal to the rows really
+# matched (no batch lost or counted twice across the reconnects).
 source "$(dirname "$0")/../lib/itest.sh"
 it_setup reconnect_after_terminate
 
@@ -22,8 +22,17 @@ wait_log() {
 
 # terminate the daemon's session; exactly one backend must go
 terminate() {
-	it_eq "$(it_admin_sql "SELECT count(*) FILTER (WHERE t) FROM (SELECT pg_terminate_backend(pid) AS t
-		FROM pg_stat_activity WHERE application_name = '$app') s")" 1 "backends terminated ($1)"
+	it_eq "$(it_kill_daemon_sessions)" 1 "backends terminated ($1)"
+}
+
+# the daemon's session: its backend pid (PostgreSQL) / connection id (MariaDB)
+backend() {
+	if it_pg; then
+		it_admin_sql "SELECT pid FROM pg_stat_activity WHERE application_name = '$app'"
+	else
+		it_admin_sql "SELECT ID FROM information_schema.PROCESSLIST
+			WHERE USER = '$BACKFILLD_MY_USER' AND DB = '$IT_DB' AND ID <> CONNECTION_ID()"
+	fi
 }
 
 it_items_matched 60000 97
@@ -40,15 +49,16 @@ pid=$IT_PID
 owner="$(uname -n):$pid"
 
 # first: early in the run
-it_wait_sql 20 "SELECT batches_done >= 5 FROM backfilld_checkpoint WHERE job = 'reconnect_after_terminate'" t
-backend1=$(it_admin_sql "SELECT pid FROM pg_stat_activity WHERE application_name = '$app'")
+it_wait_sql 20 "SELECT batches_done >= 5 FROM backfilld_checkpoint WHERE job = 'reconnect_after_terminate'" "$IT_T"
+backend1=$(backend)
+[[ "$backend1" =~ ^[0-9]+$ ]] || it_fail "the daemon's session before the first terminate: [$backend1]"
 terminate "first"
 wait_log 15 "$IT_DIR/run.log" "reconnecting from the checkpoint" 1
 wait_log 15 "$IT_DIR/run.log" "reconnected: resuming at cursor" 1
 it_alive "$pid" || it_fail "the daemon exited after the first terminate ($(tail -n 3 "$IT_DIR/run.log"))"
 b=$(it_sql "SELECT batches_done FROM backfilld_checkpoint WHERE job = 'reconnect_after_terminate'")
-it_wait_sql 15 "SELECT batches_done >= $b + 20 FROM backfilld_checkpoint WHERE job = 'reconnect_after_terminate'" t
-backend2=$(it_admin_sql "SELECT pid FROM pg_stat_activity WHERE application_name = '$app'")
+it_wait_sql 15 "SELECT batches_done >= $b + 20 FROM backfilld_checkpoint WHERE job = 'reconnect_after_terminate'" "$IT_T"
+backend2=$(backend)
 [[ -n "$backend2" && "$backend2" != "$backend1" ]] ||
 	it_fail "after the reconnect the daemon's session is [$backend2], before it was [$backend1]"
 
@@ -56,7 +66,7 @@ backend2=$(it_admin_sql "SELECT pid FROM pg_stat_activity WHERE application_name
 terminate "second"
 wait_log 15 "$IT_DIR/run.log" "reconnected: resuming at cursor" 2
 it_alive "$pid" || it_fail "the daemon exited after the second terminate ($(tail -n 3 "$IT_DIR/run.log"))"
-it_eq "$(it_sql "SELECT state || ' ' || owner FROM backfilld_checkpoint WHERE job = 'reconnect_after_terminate'")" \
+it_eq "$(it_ckpt "CONCAT_WS(' ', state, owner)")" \
 	"running $owner" "checkpoint row after the reconnects (same process)"
 
 wait "$pid"
@@ -65,9 +75,9 @@ it_le 2 "$(grep -cF "reconnecting from the checkpoint" "$IT_DIR/run.log")" "conn
 it_eq "$(grep -cF "reconnected: resuming at cursor" "$IT_DIR/run.log")" 2 "reconnects logged"
 it_contains "$IT_DIR/run.log" "state running -> done" "run log"
 it_check_consistent "at the end"
-it_eq "$(it_sql "SELECT state || ' ' || rows_done || ' ' || owner FROM backfilld_checkpoint WHERE job = 'reconnect_after_terminate'")" \
+it_eq "$(it_ckpt "CONCAT_WS(' ', state, rows_done, owner)")" \
 	"done $expected $owner" "final checkpoint row"
-it_eq "$(it_sql "SELECT count(*) FROM items WHERE matched AND new_status IS DISTINCT FROM old_status")" 0 \
+it_eq "$(it_sql "SELECT count(*) FROM items WHERE matched AND $(it_distinct new_status old_status)")" 0 \
 	"rows not backfilled"
 it_eq "$(it_sql "SELECT count(*) FROM items WHERE NOT matched AND new_status <> -1")" 0 \
 	"application-written rows clobbered"

@@ -27,7 +27,7 @@ stop_run() {
 }
 
 ckpt() {
-	it_sql "SELECT $1 FROM backfilld_checkpoint WHERE job = '$job'"
+	it_ckpt "$1" "$job"
 }
 
 it_items_matched 60000 89
@@ -55,7 +55,7 @@ for cycle in TERM:0:10 INT:300:3; do
 	pid=$IT_PID
 	# let this run commit some batches of its own
 	it_wait_sql 20 "SELECT batches_done >= $batches + $more AND owner = '$(uname -n):$pid'
-		FROM backfilld_checkpoint WHERE job = '$job'" t
+		FROM backfilld_checkpoint WHERE job = '$job'" "$IT_T"
 	if [[ -n "$prev_cursor" ]]; then
 		it_contains "$IT_DIR/run$run.log" "(was stopped, last owner $prev_owner) at cursor $prev_cursor:" \
 			"run $run resumes at the stored cursor"
@@ -65,8 +65,8 @@ for cycle in TERM:0:10 INT:300:3; do
 	it_contains "$IT_DIR/run$run.log" "stopped at" "run $run log"
 	it_eq "$(ckpt state)" stopped "checkpoint state after SIG$sig"
 	it_check_consistent "after SIG$sig"
-	cursor=$(ckpt '"cursor"::text')
-	cur=$(ckpt "(\"cursor\"->>0)::bigint")
+	cursor=$(ckpt cursor)
+	cur=$(ckpt cursor0)
 	it_le "$(ckpt batches_done)" 190 "SIG$sig stopped the run mid-range (batches done)"
 	it_le "$((batches + more))" "$(ckpt batches_done)" "run $run committed batches"
 	[[ -n "$cur" ]] || it_fail "SIG$sig: no cursor stored"
@@ -86,8 +86,8 @@ it_contains "$IT_DIR/run$run.log" "(was stopped, last owner $prev_owner) at curs
 	"final run resumes at the stored cursor"
 it_contains "$IT_DIR/run$run.log" "state running -> done" "final run log"
 it_check_consistent "at the end"
-it_eq "$(ckpt "state || ' ' || rows_done || ' ' || (\"cursor\"->>0)")" "done $expected $hw" "final checkpoint row"
-it_eq "$(it_sql "SELECT count(*) FROM items WHERE matched AND new_status IS DISTINCT FROM old_status")" 0 \
+it_eq "$(ckpt "CONCAT_WS(' ', state, rows_done)") $(ckpt cursor0)" "done $expected $hw" "final checkpoint row"
+it_eq "$(it_sql "SELECT count(*) FROM items WHERE matched AND $(it_distinct new_status old_status)")" 0 \
 	"rows not backfilled"
 it_eq "$(it_sql "SELECT count(*) FROM items WHERE NOT matched AND new_status <> -1")" 0 \
 	"application-written rows clobbered"

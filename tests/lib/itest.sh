@@ -236,6 +236,16 @@ it_wait_sql() {
 	it_fail "timed out waiting for [$2] = [$3] (last: [${got:-}])"
 }
 
+# it_wait_file SECONDS FILE TEXT: poll until FILE holds TEXT (a fixed string).
+it_wait_file() {
+	local deadline=$((SECONDS + $1))
+	while ((SECONDS < deadline)); do
+		grep -qF -- "$3" "$2" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	it_fail "timed out waiting for [$3] in $2: $(tail -n 3 "$2" 2>/dev/null)"
+}
+
 # it_alive PID: true while PID runs (a zombie does not count).
 it_alive() {
 	local st
