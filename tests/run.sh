@@ -8,9 +8,9 @@
 #
 # Runs from anywhere (it cds to the repo root), as root or as a user with sudo
 # (only needed when Debian packages are missing), with or without a terminal.
-# Tests get throwaway PostgreSQL 15 servers (primary + streaming replica, see
-# tests/lib/servers.sh); they are restarted fresh for the ASan pass and removed on
-# exit (BACKFILLD_KEEP_TMP=1 keeps their temp dir and logs).
+# Tests get throwaway PostgreSQL 15 and MariaDB servers (each a primary + replica,
+# see tests/lib/servers.sh); they are restarted fresh for the ASan pass and removed
+# on exit (BACKFILLD_KEEP_TMP=1 keeps their temp dir and logs).
 set -euo pipefail
 
 usage() { sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
@@ -119,6 +119,7 @@ run_ctest() {
 	local name=$1 dir=$2 rc=0
 	section "servers for the $name tests"
 	servers_start_pg
+	servers_start_mysql
 	section "tests: $dir (ctest -j2${ctest_filter[*]:+ ${ctest_filter[*]}})"
 	ctest --test-dir "$dir" --output-on-failure -j2 --timeout 300 --no-tests=error \
 		"${ctest_filter[@]}" </dev/null || rc=$?

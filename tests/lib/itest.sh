@@ -280,14 +280,15 @@ it_pass() {
 # Needs a column `matched` (bool): rows whose guard held when the job started.
 it_check_consistent() {
 	local what=$1 out cur
-	cur=$(it_ckpt cursor0) || it_fail "$what: no checkpoint row"
+	# no row yet (killed before it was written) or no batch yet: nothing is done
+	cur=$(it_ckpt cursor0) || it_fail "$what: cannot read the checkpoint"
 	[[ -n "$cur" ]] || cur=-1
 	out=$(it_sql "SELECT
 		  (SELECT count(*) FROM items WHERE id <= $cur AND matched
 		     AND $(it_distinct new_status old_status)),
 		  (SELECT count(*) FROM items WHERE id > $cur AND matched AND new_status IS NOT NULL),
 		  (SELECT count(*) FROM items WHERE id <= $cur AND matched) -
-		  (SELECT rows_done FROM backfilld_checkpoint WHERE job = '$IT_NAME')") ||
+		  COALESCE((SELECT rows_done FROM backfilld_checkpoint WHERE job = '$IT_NAME'), 0)") ||
 		it_fail "$what: consistency query failed"
 	it_eq "$out" "0|0|0" "$what: (undone at/below cursor | touched above cursor | matched - rows_done)"
 }
@@ -309,7 +310,9 @@ it_kill_daemon_sessions() {
 	echo "$n"
 }
 
-# it_daemon_lock_waits: how many of the daemon's sessions wait on a row lock now
+# it_daemon_lock_waits: how many of the daemon's sessions wait on a row lock now.
+# MariaDB refreshes INNODB_TRX only when nobody read it for 0.1 s: poll it more
+# slowly than that.
 it_daemon_lock_waits() {
 	if it_pg; then
 		it_admin_sql "SELECT count(*) FROM pg_stat_activity

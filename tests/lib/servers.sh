@@ -4,15 +4,18 @@
 #   source tests/lib/servers.sh
 #   trap servers_stop EXIT
 #   servers_start_pg [--no-replica]     # PostgreSQL 15 primary (+ streaming replica)
+#   servers_start_mysql [--no-replica]  # MariaDB primary (+ GTID binlog replica)
 #   ...                                 # use the BACKFILLD_* variables below
-#   servers_stop                        # idempotent; fine from an EXIT trap
+#   servers_stop                        # stops both engines; idempotent; fine from
+#                                       # an EXIT trap
 #
-# Everything lives in one temp dir (/tmp/backfilld-test.XXXXXX), removed by
-# servers_stop unless BACKFILLD_KEEP_TMP=1. As root, the servers run as the system
-# user `backfilld-test` (created on first use) through setpriv; PostgreSQL refuses
-# to run as root. Debian's own cluster (port 5432) is never used.
+# Either engine, or both in any order, in one temp dir (/tmp/backfilld-test.XXXXXX),
+# removed by servers_stop unless BACKFILLD_KEEP_TMP=1. As root, the servers run as
+# the system user `backfilld-test` (created on first use) through setpriv;
+# PostgreSQL refuses to run as root. The distribution's own servers (PostgreSQL on
+# 5432, the mariadb service on 3306) are never used.
 #
-# Exported (and written as `export K=V` lines to $BACKFILLD_TEST_TMP/env.sh):
+# Exported (and appended as `export K=V` lines to $BACKFILLD_TEST_TMP/env.sh):
 #   BACKFILLD_TEST_TMP          the temp dir (mode 0755, owned by the server user)
 #   BACKFILLD_PG_BIN            /usr/lib/postgresql/15/bin (call psql etc. from here)
 #   BACKFILLD_PG_HOST           127.0.0.1
@@ -26,13 +29,35 @@
 #   BACKFILLD_PG_SOCKET_DIR     unix_socket_directories of both servers (= the temp dir)
 #   BACKFILLD_PG_PRIMARY_DATA   data directory of the primary
 #   BACKFILLD_PG_REPLICA_DATA   data directory of the replica (unset with --no-replica)
+# and from servers_start_mysql:
+#   BACKFILLD_MY_BIN            /usr/bin: the directory of the mariadb client
+#   BACKFILLD_MY_HOST           127.0.0.1
+#   BACKFILLD_MY_PORT           primary's TCP port
+#   BACKFILLD_MY_REPLICA_PORT   replica's TCP port (unset with --no-replica)
+#   BACKFILLD_MY_SOCKET         primary's unix socket
+#   BACKFILLD_MY_REPLICA_SOCKET replica's unix socket (unset with --no-replica)
+#   BACKFILLD_MY_ADMIN          admin@127.0.0.1 and admin@localhost (the socket): ALL
+#                               PRIVILEGES WITH GRANT OPTION, no password
+#   BACKFILLD_MY_USER           backfill@127.0.0.1 (TCP only): ALL on `it\_%`.* and
+#                               demo.*, PROCESS, REPLICATION CLIENT, SLAVE MONITOR;
+#                               it cannot create databases: admin creates them
+#   BACKFILLD_MY_PASSWORD       backfill-secret
+#   BACKFILLD_MY_PASSWORD_FILE  a 0600 file holding the password (no newline)
 #
-# The replica streams from the physical slot `backfilld_replica`. Tests may use
+# The MariaDB replica (read_only; admin may still write) replicates everything from
+# the primary's first binlog, users included, with MASTER_USE_GTID=slave_pos as
+# user repl; binlog_format=ROW. STOP SLAVE [SQL_THREAD] as admin on the replica
+# makes lag. Connect with `$BACKFILLD_MY_BIN/mariadb --no-defaults -S SOCKET -u admin`
+# or `... -h 127.0.0.1 -P PORT -u backfill -pbackfill-secret`.
+#
+# The PostgreSQL replica streams from the physical slot `backfilld_replica`. Tests
+# may use
 #   servers_pg_ctl primary|replica ARGS...   (pg_ctl as the server user, from any
 #                                            process that has the variables above)
 #
 # Functions return non-zero (after printing the servers' log tails) on failure;
 # they do not exit, and they work under `set -euo pipefail` as well as without it.
+# A failed start stops every server of the temp dir (both engines) and removes it.
 
 BACKFILLD_TEST_USER=${BACKFILLD_TEST_USER:-backfilld-test}
 _srv_pg_bin=/usr/lib/postgresql/15/bin
@@ -399,6 +424,7 @@ _srv_my_write_cnf() {
 		# written by tests/lib/servers.sh
 		[mariadbd]
 		datadir = $_srv_tmp/$name
+		tmpdir = $_srv_tmp/$name.tmp
 		socket = $_srv_tmp/$name.sock
 		pid-file = $_srv_tmp/$name.pid
 		log-error = $_srv_tmp/$name.log
@@ -411,20 +437,25 @@ _srv_my_write_cnf() {
 		innodb_buffer_pool_size = 128M
 		innodb_flush_log_at_trx_commit = 2
 		sync_binlog = 0
+		innodb_buffer_pool_dump_at_shutdown = OFF
+		innodb_buffer_pool_load_at_startup = OFF
 		character_set_server = utf8mb4
 		collation_server = utf8mb4_general_ci
 		$extra
 	EOF
 }
 
-# _srv_my_start NAME PORT_VAR SERVER_ID EXTRA_CNF INIT_SQL [EXCLUDED_PORT...]: start
-# mariadbd detached (its own session, not a child of this shell), running INIT_SQL
-# once, and wait until admin can connect over the socket. On a port clash, retry
-# with a new port.
+# _srv_my_start NAME PORT_VAR SERVER_ID EXTRA_CNF INIT_SQL FAIL_RE [EXCLUDED_PORT...]:
+# start mariadbd detached (its own session, not a child of this shell), running
+# INIT_SQL once, and wait until admin can connect over the socket; give up at once
+# when the server's log matches the extended regex FAIL_RE. On a port clash, retry
+# with a new port. (A failing statement ends the init file silently: check its
+# effects afterwards.)
 _srv_my_start() {
-	local name=$1 portvar=$2 id=$3 extra=$4 init=$5 port pid deadline
-	shift 5
-	local initf=$_srv_tmp/$name-init.sql
+	local name=$1 portvar=$2 id=$3 extra=$4 init=$5 failre=$6 port pid deadline off news
+	shift 6
+	local initf=$_srv_tmp/$name-init.sql log=$_srv_tmp/$name.log
+	local bindre='Bind on TCP/IP port|Do you already have another (mysqld|mariadbd) server running'
 	for _ in 1 2 3; do
 		port=${!portvar}
 		_srv_my_write_cnf "$name" "$port" "$id" "$extra" || return 1
@@ -432,6 +463,7 @@ _srv_my_start() {
 		if ((EUID == 0)); then chown "$BACKFILLD_TEST_USER" "$initf" || return 1; fi
 		chmod 0600 "$initf"
 		rm -f "$_srv_tmp/$name.pid" "$_srv_tmp/$name.launch-pid"
+		off=$(stat -c %s "$log" 2>/dev/null) || off=0
 		# Double fork, so the server is no child of this shell (a plain `wait` in the
 		# caller must not wait for it); `exec` all the way keeps one pid from the
 		# subshell through setpriv and setsid to mariadbd.
@@ -440,7 +472,7 @@ _srv_my_start() {
 			mapfile -d '' -t pre < <(_srv_prefix)
 			cd "$_srv_tmp" || exit 1
 			exec "${pre[@]}" setsid "$_srv_my_sbin" --defaults-file="$_srv_tmp/$name.cnf" \
-				--init-file="$initf" </dev/null >>"$_srv_tmp/$name.log" 2>&1 &
+				--init-file="$initf" </dev/null >>"$log" 2>&1 &
 			echo $! >"$_srv_tmp/$name.launch-pid"
 		)
 		read -r pid <"$_srv_tmp/$name.launch-pid" || return 1
@@ -450,16 +482,27 @@ _srv_my_start() {
 				rm -f "$initf"
 				return 0
 			fi
-			_srv_alive "$pid" || break
+			# Only this attempt's part of the log counts.
+			news=$(tail -c "+$((off + 1))" "$log" 2>/dev/null) || news=""
+			if grep -qE "$bindre" <<<"$news"; then
+				_srv_wait_gone 10 "$pid" || return 1
+				break
+			fi
+			if ! _srv_alive "$pid"; then
+				_srv_log "$name: mariadbd exited"
+				return 1
+			fi
+			if grep -qE "$failre" <<<"$news"; then
+				_srv_log "$name: failed (its log matches /$failre/)"
+				return 1
+			fi
 			if ((SECONDS >= deadline)); then
 				_srv_log "$name: not accepting connections after 60 s"
 				return 1
 			fi
 			sleep 0.05
 		done
-		# The server exited: a port someone took since we picked it, or a real failure.
-		grep -qE 'Bind on TCP/IP port|Do you already have another (mysqld|mariadbd) server running' \
-			"$_srv_tmp/$name.log" 2>/dev/null || return 1
+		# Someone took the port since we picked it.
 		_srv_log "$name: port $port taken, retrying"
 		port=$(_srv_free_port "$@") || return 1
 		printf -v "$portvar" '%s' "$port"
@@ -467,10 +510,13 @@ _srv_my_start() {
 	return 1
 }
 
-# _srv_my_install NAME: an empty data directory with the system tables.
+# _srv_my_install NAME: an empty data directory with the system tables. Each server
+# has a tmpdir of its own: mariadbd deletes every #sql* file in its tmpdir when it
+# starts, including a concurrently starting server's temporary tables.
 _srv_my_install() {
 	local name=$1
-	_srv_my_write_cnf "$name" 0 0 "" &&
+	_srv_as mkdir -m 0700 "$_srv_tmp/$name.tmp" &&
+		_srv_my_write_cnf "$name" 0 0 "" &&
 		_srv_as "$BACKFILLD_MY_BIN/mariadb-install-db" --defaults-file="$_srv_tmp/$name.cnf" \
 			--skip-test-db --skip-name-resolve --auth-root-authentication-method=socket \
 			>"$_srv_tmp/$name-install.log" 2>&1
@@ -550,9 +596,16 @@ GRANT ALL PRIVILEGES ON \`it\\_%\`.* TO 'backfill'@'127.0.0.1';
 GRANT ALL PRIVILEGES ON \`demo\`.* TO 'backfill'@'127.0.0.1';
 GRANT PROCESS, REPLICATION CLIENT$monitor ON *.* TO 'backfill'@'127.0.0.1';
 CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY 'repl-secret';
-GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1';" \
+GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1';" '\[ERROR\]' \
 		"${BACKFILLD_PG_PORT:-}" "${BACKFILLD_PG_REPLICA_PORT:-}"; then
 		_srv_fail "starting the MariaDB primary"
+		return 1
+	fi
+	# The init file stops silently at a failing statement: check that it ran to the end.
+	local grants
+	grants=$(_srv_my my-primary -e "SHOW GRANTS FOR 'repl'@'127.0.0.1'" 2>&1) || grants=""
+	if [[ "$grants" != *"REPLICATION SLAVE"* ]]; then
+		_srv_fail "creating the MariaDB users (the init file stopped early)"
 		return 1
 	fi
 
@@ -570,7 +623,7 @@ GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1';" \
 CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$BACKFILLD_MY_PORT,
   MASTER_USER='repl', MASTER_PASSWORD='repl-secret', MASTER_CONNECT_RETRY=1,
   MASTER_USE_GTID=slave_pos;
-START SLAVE;" \
+START SLAVE;" '\[ERROR\]' \
 			"$BACKFILLD_MY_PORT" "${BACKFILLD_PG_PORT:-}" "${BACKFILLD_PG_REPLICA_PORT:-}"; then
 			_srv_fail "starting the MariaDB replica"
 			return 1
@@ -580,7 +633,7 @@ START SLAVE;" \
 		local pos status io sql deadline=$((SECONDS + 30))
 		pos=$(_srv_my my-primary -e 'SELECT @@gtid_binlog_pos') || pos=""
 		while :; do
-			status=$(_srv_my my-replica -e 'SHOW SLAVE STATUS\G' 2>/dev/null) || status=""
+			status=$(_srv_my my-replica --column-names -e 'SHOW SLAVE STATUS\G' 2>/dev/null) || status=""
 			io=$(sed -n 's/^ *Slave_IO_Running: //p' <<<"$status")
 			sql=$(sed -n 's/^ *Slave_SQL_Running: //p' <<<"$status")
 			if [[ "$io" == Yes && "$sql" == Yes ]] &&
@@ -613,14 +666,15 @@ START SLAVE;" \
 	return 0
 }
 
-# Stop one MariaDB server of temp dir TMP: mariadb-admin shutdown (bounded), SIGTERM
-# if that failed, SIGKILL what is left after 10 s.
+# Stop one MariaDB server of temp dir TMP: SHUTDOWN as admin (bounded; the SQL
+# statement, as `mariadb-admin shutdown` then polls the pid file once a second),
+# SIGTERM if that failed, SIGKILL what is left after 10 s.
 _srv_my_stop_one() {
 	local name=$1 tmp=$2 pids
 	mapfile -t pids < <(_srv_my_pids "$name" "$tmp")
 	((${#pids[@]})) || return 0
-	if ! timeout 15 "${BACKFILLD_MY_BIN:-/usr/bin}/mariadb-admin" --no-defaults --connect-timeout=3 \
-		-S "$tmp/$name.sock" -u admin shutdown >/dev/null 2>&1; then
+	if ! timeout 15 "${BACKFILLD_MY_BIN:-/usr/bin}/mariadb" --no-defaults --connect-timeout=3 \
+		-S "$tmp/$name.sock" -u admin -e SHUTDOWN </dev/null >/dev/null 2>&1; then
 		kill -TERM "${pids[@]}" 2>/dev/null || true
 	fi
 	if ! _srv_wait_gone 10 "${pids[@]}"; then
