@@ -819,10 +819,10 @@ static void job_next_batch(struct job *job)
 		return;
 	}
 	if (job->pause_requested) {
-		if (job->state != JOB_PAUSED) {
-			job_set_state(job, JOB_PAUSED);
+		/* paused once the row says so: whoever waits for the pause may then
+		 * read the checkpoint and find it paused */
+		if (job->state != JOB_PAUSED)
 			job_write_state(job, "paused", NULL);
-		}
 		return;
 	}
 	if (!job->high.set || (job->cursor.set && key_equal(&job->cursor, &job->high,
@@ -1058,15 +1058,16 @@ static void job_after_state(struct job *job)
 		return;
 	}
 	if (strcmp(target, "paused") == 0) {
-		log_info("paused after %" PRId64 " batches", job->batches_done);
 		if (!job->pause_requested || job->stop_requested) {
 			/* resumed or stopped while the pause was being recorded */
-			job_set_state(job, JOB_RUNNING);
 			if (job->stop_requested)
 				job_next_batch(job);
 			else
 				job_write_state(job, "running", NULL);
+			return;
 		}
+		job_set_state(job, JOB_PAUSED);
+		log_info("paused after %" PRId64 " batches", job->batches_done);
 		return;
 	}
 	/* "running": resumed from a pause */
