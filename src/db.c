@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum db_dialect db_dialect(const struct db *db)
 {
@@ -45,6 +46,11 @@ char *db_quote_ident(struct db *db, const char *ident)
 const char *db_server_version(const struct db *db)
 {
 	return db->ops->server_version(db);
+}
+
+long db_session_id(const struct db *db)
+{
+	return db->ops->session_id(db);
 }
 
 const char *db_value(const struct db_result *res, int r, int c)
@@ -98,8 +104,30 @@ int db_result_alloc(struct db_result *res, int nrows, int ncols, const size_t *l
 	return 0;
 }
 
+int db_result_set_names(struct db_result *res, char *const *names)
+{
+	res->names = calloc((size_t)res->ncols + 1, sizeof(char *));
+	if (!res->names)
+		return -ENOMEM;
+	for (int i = 0; i < res->ncols; i++)
+		if (names[i] && !(res->names[i] = strdup(names[i])))
+			return -ENOMEM;
+	return 0;
+}
+
+int db_column(const struct db_result *res, const char *name)
+{
+	for (int i = 0; res->names && i < res->ncols; i++)
+		if (res->names[i] && strcasecmp(res->names[i], name) == 0)
+			return i;
+	return -1;
+}
+
 void db_result_clear(struct db_result *res)
 {
+	for (int i = 0; res->names && i < res->ncols; i++)
+		free(res->names[i]);
+	free(res->names);
 	free(res->values);
 	memset(res, 0, sizeof(*res));
 }

@@ -41,6 +41,7 @@ struct myconn {
 	char *host, *user, *password, *database, *socket;
 	unsigned port;
 	char version[128];
+	unsigned long thread_id;
 };
 
 struct mydb {
@@ -56,6 +57,7 @@ struct mydb {
 	char *host, *user, *password, *database, *socket;
 	unsigned port;
 	char version[128];
+	unsigned long thread_id;
 };
 
 static pthread_once_t library_once = PTHREAD_ONCE_INIT;
@@ -144,6 +146,7 @@ static void worker_connect(struct myconn *c, struct db_result *res)
 		return;
 	}
 	snprintf(c->version, sizeof(c->version), "%s", mysql_get_server_info(c->mysql));
+	c->thread_id = mysql_thread_id(c->mysql);
 }
 
 /* Copies a text result set into res. */
@@ -168,6 +171,15 @@ static int take_result(MYSQL_RES *r, struct db_result *res)
 	}
 	db_result_clear(res);
 	rc = db_result_alloc(res, nr, nc, lens, src);
+	if (rc == 0) {
+		MYSQL_FIELD *f = mysql_fetch_fields(r);
+		char **names = calloc((size_t)nc + 1, sizeof(*names));
+
+		for (int j = 0; names && j < nc; j++)
+			names[j] = f[j].name;
+		rc = names ? db_result_set_names(res, names) : -ENOMEM;
+		free(names);
+	}
 out_free:
 	free(lens);
 	free(src);
@@ -438,6 +450,7 @@ static void mydb_async_cb(struct ev_loop *loop, ev_async *w, int revents)
 		d->c->has_res = 0;
 		have = 1;
 		snprintf(d->version, sizeof(d->version), "%s", d->c->version);
+		d->thread_id = d->c->thread_id;
 	}
 	pthread_mutex_unlock(&d->c->mu);
 	if (have)
@@ -639,6 +652,13 @@ static const char *mydb_server_version(const struct db *db)
 	return ((const struct mydb *)db)->version;
 }
 
+static long mydb_session_id(const struct db *db)
+{
+	const struct mydb *d = (const struct mydb *)db;
+
+	return d->c ? (long)d->thread_id : 0;
+}
+
 static const struct db_ops mydb_ops = {
 	.dialect = DB_DIALECT_MYSQL,
 	.connect = mydb_connect,
@@ -648,6 +668,7 @@ static const struct db_ops mydb_ops = {
 	.destroy = mydb_destroy,
 	.quote_ident = mydb_quote_ident,
 	.server_version = mydb_server_version,
+	.session_id = mydb_session_id,
 };
 
 struct db *db_new_mysql(struct ev_loop *loop, const struct config_conn *conn)

@@ -191,6 +191,17 @@ static void pgdb_connect_poll(struct pgdb *p)
 	}
 }
 
+static int pgdb_names(struct db_result *res, const PGresult *r)
+{
+	char *names[64];
+
+	if (res->ncols > 64)
+		return 0; /* no query of ours is that wide: go without names */
+	for (int i = 0; i < res->ncols; i++)
+		names[i] = PQfname(r, i);
+	return db_result_set_names(res, names);
+}
+
 static void pgdb_take_result(struct pgdb *p, PGresult *r)
 {
 	ExecStatusType st = PQresultStatus(r);
@@ -223,7 +234,8 @@ static void pgdb_take_result(struct pgdb *p, PGresult *r)
 					src[k] = PQgetvalue(r, i, j);
 					lens[k] = (size_t)PQgetlength(r, i, j);
 				}
-			if (db_result_alloc(&p->res, nr, nc, lens, src) < 0) {
+			if (db_result_alloc(&p->res, nr, nc, lens, src) < 0 ||
+			    pgdb_names(&p->res, r) < 0) {
 				p->res.error = DB_ERR_OTHER;
 				snprintf(p->res.message, sizeof(p->res.message), "out of memory");
 				p->have_error = 1;
@@ -446,6 +458,13 @@ static const char *pgdb_server_version(const struct db *db)
 	return v ? v : "";
 }
 
+static long pgdb_session_id(const struct db *db)
+{
+	const struct pgdb *p = (const struct pgdb *)db;
+
+	return p->conn && PQstatus(p->conn) == CONNECTION_OK ? (long)PQbackendPID(p->conn) : 0;
+}
+
 static const struct db_ops pgdb_ops = {
 	.dialect = DB_DIALECT_POSTGRES,
 	.connect = pgdb_connect,
@@ -455,6 +474,7 @@ static const struct db_ops pgdb_ops = {
 	.destroy = pgdb_destroy,
 	.quote_ident = pgdb_quote_ident,
 	.server_version = pgdb_server_version,
+	.session_id = pgdb_session_id,
 };
 
 struct db *db_new_postgres(struct ev_loop *loop, const struct config_conn *conn,

@@ -32,6 +32,7 @@ struct db_result {
 	char message[1024];    /* the engine's text, one line */
 	int nrows, ncols;
 	char **values;         /* row-major, NULL for SQL NULL */
+	char **names;          /* ncols column names, or NULL where the driver gave none */
 	int64_t affected;      /* rows matched by the last UPDATE/INSERT/DELETE */
 };
 
@@ -72,8 +73,14 @@ char *db_quote_ident(struct db *db, const char *ident);
  * the first connection. */
 const char *db_server_version(const struct db *db);
 
+/* The server's id of this session (PostgreSQL backend pid, MySQL connection id);
+ * 0 when not connected. */
+long db_session_id(const struct db *db);
+
 /* Value of row r, column c, or NULL. */
 const char *db_value(const struct db_result *res, int r, int c);
+/* Index of the column called name (case-insensitive), or -1. */
+int db_column(const struct db_result *res, const char *name);
 
 /* A human name for an error class ("lock timeout", …). */
 const char *db_error_name(enum db_error e);
@@ -89,6 +96,7 @@ struct db_ops {
 	void (*destroy)(struct db *db);
 	char *(*quote_ident)(struct db *db, const char *ident);
 	const char *(*server_version)(const struct db *db);
+	long (*session_id)(const struct db *db);
 };
 
 struct db {
@@ -99,5 +107,7 @@ struct db {
 int db_result_alloc(struct db_result *res, int nrows, int ncols, const size_t *lens,
 		    char *const *src);
 void db_result_clear(struct db_result *res);
+/* Driver helper: copies the column names (res->ncols of them). 0 or -ENOMEM. */
+int db_result_set_names(struct db_result *res, char *const *names);
 
 #endif
