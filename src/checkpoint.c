@@ -40,7 +40,8 @@ char *checkpoint_sql_create(const struct sql *s)
 			    " updated_at timestamptz,"
 			    " finished_at timestamptz,"
 			    " last_error text,"
-			    " batch_size bigint)",
+			    " batch_size bigint,"
+			    " throttle_reasons text)",
 			    s->ckpt);
 	return fmt1("CREATE TABLE IF NOT EXISTS %s ("
 		    " job VARCHAR(255) NOT NULL PRIMARY KEY,"
@@ -55,7 +56,8 @@ char *checkpoint_sql_create(const struct sql *s)
 		    " updated_at DATETIME(6) NULL,"
 		    " finished_at DATETIME(6) NULL,"
 		    " last_error TEXT NULL,"
-		    " batch_size BIGINT NULL) ENGINE=InnoDB",
+		    " batch_size BIGINT NULL,"
+		    " throttle_reasons TEXT NULL) ENGINE=InnoDB",
 		    s->ckpt);
 }
 
@@ -116,10 +118,11 @@ char *checkpoint_sql_advance(const struct sql *s)
 char *checkpoint_sql_state(const struct sql *s)
 {
 	if (pg(s))
-		return fmt1("UPDATE %s SET state = $1, last_error = $2, updated_at = now()"
-			    " WHERE job = $3",
+		return fmt1("UPDATE %s SET state = $1, last_error = $2, throttle_reasons = $3,"
+			    " updated_at = now() WHERE job = $4",
 			    s->ckpt);
-	return fmt1("UPDATE %s SET state = ?, last_error = ?, updated_at = NOW(6) WHERE job = ?",
+	return fmt1("UPDATE %s SET state = ?, last_error = ?, throttle_reasons = ?,"
+		    " updated_at = NOW(6) WHERE job = ?",
 		    s->ckpt);
 }
 

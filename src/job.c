@@ -9,6 +9,7 @@
 #include "backfilld/notify.h"
 #include "backfilld/progress.h"
 #include "backfilld/sql.h"
+#include "backfilld/throttle.h"
 
 #include <errno.h>
 #include <ev.h>
@@ -112,6 +113,9 @@ struct job {
 	double active_since;  /* 0 when not running */
 	double paused_s;
 	double paused_since;  /* 0 when not paused */
+	double throttled_s;
+	double throttled_since; /* 0 when not throttled */
+	struct throttle *thr; /* run mode only */
 	struct rate_window rate;
 	struct progress_errors by_kind;
 	char *cursor_json, *high_json;
@@ -168,10 +172,16 @@ static void job_set_state(struct job *job, enum job_state st)
 		job->paused_s += now - job->paused_since;
 		job->paused_since = 0;
 	}
+	if (job->throttled_since > 0) {
+		job->throttled_s += now - job->throttled_since;
+		job->throttled_since = 0;
+	}
 	if (st == JOB_RUNNING)
 		job->active_since = now;
 	else if (st == JOB_PAUSED)
 		job->paused_since = now;
+	else if (st == JOB_THROTTLED)
+		job->throttled_since = now;
 	log_info("state %s -> %s", job_state_name(job->state), job_state_name(st));
 	if (st == JOB_STOPPING)
 		notify_send("STOPPING=1\nSTATUS=stopping after the batch in flight");
@@ -359,6 +369,20 @@ void job_progress(const struct job *job, struct progress *p)
 	p->last_batch_ms = job->last_batch_ms;
 	p->replication_lag_ms = -1;
 	p->lock_waits = -1;
+	if (job->thr) {
+		struct throttle_report r;
+
+		throttle_report(job->thr, &r);
+		for (size_t i = 0; i < r.nreasons && i < PROGRESS_MAX_REASONS; i++)
+			p->reasons[p->nreasons++] = r.reasons[i];
+		p->replication_lag_ms = r.lag_ms;
+		p->lag_source = r.lag_source;
+		p->lock_waits = r.lock_waits;
+		for (int k = 0; k < THROTTLE_NKINDS && k < PROGRESS_MAX_KINDS; k++)
+			p->throttled_by_kind[k] = r.seconds[k];
+	}
+	p->throttled_seconds = job->throttled_s +
+			       (job->throttled_since > 0 ? now - job->throttled_since : 0);
 	p->errors = job->errors;
 	p->retries = job->retries;
 	p->by_kind = job->by_kind;
@@ -413,6 +437,8 @@ static void job_send_owned(struct job *job, enum step step, char *sql, int n,
 static void job_exit(struct job *job, int code)
 {
 	job->exit_code = code;
+	if (job->thr)
+		throttle_stop(job->thr);
 	ev_timer_stop(job->loop, &job->wait);
 	ev_timer_stop(job->loop, &job->progress);
 	db_close(job->db);
@@ -420,13 +446,32 @@ static void job_exit(struct job *job, int code)
 }
 
 /* Writes a state into the checkpoint row; the callback continues from there. */
-static void job_write_state(struct job *job, const char *state, const char *error)
+static void job_write_state_why(struct job *job, const char *state, const char *error,
+				const char *reasons)
 {
 	char *sql = checkpoint_sql_state(job->sql);
-	const char *params[3] = { state, error, job->name };
+	const char *params[4] = { state, error, reasons, job->name };
 
 	job->state_target = state;
-	job_send_owned(job, STEP_STATE, sql, 3, params);
+	job_send_owned(job, STEP_STATE, sql, 4, params);
+}
+
+static void job_write_state(struct job *job, const char *state, const char *error)
+{
+	job_write_state_why(job, state, error, NULL);
+}
+
+/* Records "throttled" and why in the checkpoint row. */
+static void job_write_throttled(struct job *job)
+{
+	struct throttle_report r;
+	char why[THROTTLE_MAX_REASONS * 260] = "";
+	size_t o = 0;
+
+	throttle_report(job->thr, &r);
+	for (size_t i = 0; i < r.nreasons && o < sizeof(why); i++)
+		o += (size_t)snprintf(why + o, sizeof(why) - o, "%s%s", i ? "; " : "", r.reasons[i]);
+	job_write_state_why(job, "throttled", NULL, why);
 }
 
 static void job_fail(struct job *job, int code, const char *fmt, ...)
@@ -707,6 +752,8 @@ static void job_after_high_water(struct job *job, const struct db_result *res)
 
 static void job_begin_running(struct job *job)
 {
+	if (job->thr)
+		throttle_start(job->thr, db_session_id(job->db));
 	if (!job->connected_once) {
 		job->connected_once = 1;
 		notify_send("READY=1");
@@ -828,6 +875,19 @@ static void job_next_batch(struct job *job)
 	if (!job->high.set || (job->cursor.set && key_equal(&job->cursor, &job->high,
 							     job->cfg->nkey))) {
 		job_finish(job);
+		return;
+	}
+	if (job->thr && throttle_engaged(job->thr)) {
+		/* wait for the throttle to release us (job_throttle_changed) */
+		if (job->state != JOB_THROTTLED) {
+			job_set_state(job, JOB_THROTTLED);
+			job_write_throttled(job);
+		}
+		job->waiting = 1;
+		return;
+	}
+	if (job->state == JOB_THROTTLED) {
+		job_write_state(job, "running", NULL);
 		return;
 	}
 	job->batch_n = job->bs.size;
@@ -1070,10 +1130,33 @@ static void job_after_state(struct job *job)
 		log_info("paused after %" PRId64 " batches", job->batches_done);
 		return;
 	}
-	/* "running": resumed from a pause */
-	log_info("resumed");
+	if (strcmp(target, "throttled") == 0) {
+		/* released, or stopped or paused, while this was being written */
+		if (!throttle_engaged(job->thr) || job->stop_requested || job->pause_requested)
+			job_next_batch(job);
+		else
+			job->waiting = 1;
+		return;
+	}
+	/* "running": resumed from a pause or released by the throttle */
+	if (job->state == JOB_PAUSED)
+		log_info("resumed");
 	job_set_state(job, JOB_RUNNING);
 	job_next_batch(job);
+}
+
+/* The throttle's decision changed: a waiting job moves on, or records why it waits. */
+static void job_throttle_changed(struct throttle *t, int engaged, void *arg)
+{
+	struct job *job = arg;
+
+	if (job->state != JOB_THROTTLED || !job->waiting || db_busy(job->db))
+		return; /* the next batch boundary looks at the throttle anyway */
+	job->waiting = 0;
+	if (engaged)
+		job_write_throttled(job);
+	else
+		job_next_batch(job);
 }
 
 static void job_db_cb(const struct db_result *res, void *arg)
@@ -1291,6 +1374,14 @@ struct job *job_new(struct ev_loop *loop, const struct config *cfg,
 		free(job);
 		return NULL;
 	}
+	if (opt->mode == JOB_MODE_RUN) {
+		job->thr = throttle_new(loop, cfg, job->name, job_throttle_changed, job);
+		if (!job->thr) {
+			db_free(job->db);
+			free(job);
+			return NULL;
+		}
+	}
 	ev_init(&job->wait, job_wait_cb);
 	job->wait.data = job;
 	ev_init(&job->progress, job_progress_cb);
@@ -1305,6 +1396,7 @@ void job_free(struct job *job)
 		return;
 	ev_timer_stop(job->loop, &job->wait);
 	ev_timer_stop(job->loop, &job->progress);
+	throttle_free(job->thr);
 	db_free(job->db);
 	sql_free(job->sql);
 	key_clear(&job->cursor);
@@ -1322,14 +1414,6 @@ int job_start(struct job *job)
 {
 	job->t_start = mono_now();
 	job->state = JOB_STARTING;
-	if (job->opt.mode == JOB_MODE_RUN &&
-	    (job->cfg->throttle.max_replication_lag_ms > 0 || job->cfg->throttle.nreplicas > 0 ||
-	     job->cfg->throttle.max_lock_waits > 0 || job->cfg->throttle.max_active > 0 ||
-	     (job->cfg->throttle.query && *job->cfg->throttle.query) ||
-	     (job->cfg->throttle.window && *job->cfg->throttle.window)))
-		log_warn("throttle.* is configured, but this version measures no replication lag, "
-			 "lock waits, load, query or window: the job is paced only by "
-			 "batch.target_time, batch.sleep and its lock timeouts");
 	log_info("starting job %s on table %s%s%s (%s)", job->name,
 		 job->cfg->table.schema ? job->cfg->table.schema : "",
 		 job->cfg->table.schema ? "." : "", job->cfg->table.name,
@@ -1378,7 +1462,7 @@ void job_request_pause(struct job *job, int pause)
 		return;
 	job->pause_requested = pause;
 	log_info("%s requested", pause ? "pause" : "resume");
-	if (pause && job->waiting && job->state == JOB_RUNNING) {
+	if (pause && job->waiting && (job->state == JOB_RUNNING || job->state == JOB_THROTTLED)) {
 		ev_timer_stop(job->loop, &job->wait);
 		job_next_batch(job);
 	} else if (!pause && job->state == JOB_PAUSED && !db_busy(job->db)) {
@@ -1400,6 +1484,8 @@ int job_reload(struct job *job, const struct config *cfg, char *err, size_t errl
 	job->cfg = cfg;
 	batchsize_limits(&job->bs, cfg->batch.min_size, cfg->batch.max_size,
 			 cfg->batch.target_time_ms);
+	if (job->thr)
+		throttle_reload(job->thr, cfg);
 	log_set_level((enum log_level)cfg->log.level);
 	return 0;
 }

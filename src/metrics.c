@@ -61,6 +61,9 @@ size_t metrics_format(const struct progress *p, char *buf, size_t len)
 	static const char *const states[] = { "starting", "running",	  "throttled", "paused",
 					      "stopping", "reconnecting", "stopped",   "done",
 					      "failed" };
+	static const char *const kinds[PROGRESS_MAX_KINDS] = {
+		"replication_lag", "lock_waits", "active_sessions", "query", "window"
+	};
 	struct out o = { buf, len, 0 };
 	char job[256], lbl[300];
 	const struct progress_errors *e = &p->by_kind;
@@ -86,8 +89,13 @@ size_t metrics_format(const struct progress *p, char *buf, size_t len)
 	outf(&o, "backfilld_errors_total{%s,kind=\"other\"} %" PRId64 "\n", lbl, e->other);
 	head(&o, "backfilld_retries_total", "counter", "Batches retried after a retryable error.");
 	outf(&o, "backfilld_retries_total{%s} %" PRId64 "\n", lbl, p->retries);
-	head(&o, "backfilld_throttled_seconds_total", "counter", "Time spent throttled.");
-	outf(&o, "backfilld_throttled_seconds_total{%s} %.3f\n", lbl, p->throttled_seconds);
+	head(&o, "backfilld_throttled_seconds_total", "counter",
+	     "Time spent throttled, in all (reason=\"any\") and by the kind of reason that held.");
+	outf(&o, "backfilld_throttled_seconds_total{%s,reason=\"any\"} %.3f\n", lbl,
+	     p->throttled_seconds);
+	for (size_t k = 0; k < PROGRESS_MAX_KINDS; k++)
+		outf(&o, "backfilld_throttled_seconds_total{%s,reason=\"%s\"} %.3f\n", lbl, kinds[k],
+		     p->throttled_by_kind[k]);
 	head(&o, "backfilld_paused_seconds_total", "counter", "Time spent paused.");
 	outf(&o, "backfilld_paused_seconds_total{%s} %.3f\n", lbl, p->paused_seconds);
 

@@ -304,3 +304,67 @@ char *sql_begin(const struct sql *s, int64_t lock_timeout_ms, int64_t statement_
 	}
 	return strbuf_take(&sb);
 }
+
+static char *with_table(const char *fmt_before, const char *table, const char *after)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	strbuf_add(&sb, fmt_before);
+	strbuf_add(&sb, table);
+	strbuf_add(&sb, after);
+	return strbuf_take(&sb);
+}
+
+char *sql_heartbeat_create(enum db_dialect d, const char *table)
+{
+	if (d == DB_DIALECT_POSTGRES)
+		return with_table("CREATE TABLE IF NOT EXISTS ", table,
+				  " (job text PRIMARY KEY, ts_us bigint NOT NULL)");
+	return with_table("CREATE TABLE IF NOT EXISTS ", table,
+			  " (job VARCHAR(255) NOT NULL PRIMARY KEY, ts_us BIGINT NOT NULL)"
+			  " ENGINE=InnoDB");
+}
+
+char *sql_heartbeat_write(enum db_dialect d, const char *table)
+{
+	if (d == DB_DIALECT_POSTGRES)
+		return with_table("INSERT INTO ", table,
+				  " (job, ts_us) VALUES ($1, $2)"
+				  " ON CONFLICT (job) DO UPDATE SET ts_us = EXCLUDED.ts_us");
+	return with_table("INSERT INTO ", table,
+			  " (job, ts_us) VALUES (?, ?) ON DUPLICATE KEY UPDATE ts_us = VALUES(ts_us)");
+}
+
+char *sql_heartbeat_read(enum db_dialect d, const char *table)
+{
+	return with_table("SELECT ts_us FROM ", table,
+			  d == DB_DIALECT_POSTGRES ? " WHERE job = $1" : " WHERE job = ?");
+}
+
+const char *sql_lock_waits(enum db_dialect d)
+{
+	if (d == DB_DIALECT_POSTGRES)
+		return "SELECT count(*) FROM pg_catalog.pg_stat_activity"
+		       " WHERE wait_event_type = 'Lock' AND pid <> $1::int";
+	return "SELECT COUNT(*) FROM information_schema.INNODB_TRX"
+	       " WHERE trx_state = 'LOCK WAIT' AND trx_mysql_thread_id <> ?";
+}
+
+const char *sql_active(enum db_dialect d)
+{
+	if (d == DB_DIALECT_POSTGRES)
+		return "SELECT count(*) FROM pg_catalog.pg_stat_activity"
+		       " WHERE state = 'active' AND backend_type = 'client backend'"
+		       " AND pid <> pg_backend_pid() AND pid <> $1::int";
+	return "SHOW GLOBAL STATUS LIKE 'Threads_running'";
+}
+
+const char *sql_lag_fallback(enum db_dialect d)
+{
+	if (d == DB_DIALECT_POSTGRES)
+		return "SELECT count(*), COALESCE(max(EXTRACT(epoch FROM replay_lag) * 1000), 0),"
+		       " COALESCE(max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)), 0)"
+		       " FROM pg_catalog.pg_stat_replication";
+	return "SHOW SLAVE STATUS";
+}

@@ -34,7 +34,7 @@ char *checkpoint_sql_delete(const struct sql *s);
 char *checkpoint_sql_resume(const struct sql *s);
 /* params: cursor (JSON), rows matched, batch_size, job */
 char *checkpoint_sql_advance(const struct sql *s);
-/* params: state, last_error (or NULL), job */
+/* params: state, last_error (or NULL), throttle_reasons (or NULL), job */
 char *checkpoint_sql_state(const struct sql *s);
 /* state done, finished_at; params: job */
 char *checkpoint_sql_finish(const struct sql *s);

@@ -51,6 +51,10 @@ struct progress {
 	int64_t errors, retries;
 	struct progress_errors by_kind;
 	double throttled_seconds, paused_seconds;
+#define PROGRESS_MAX_KINDS 5
+	double throttled_by_kind[PROGRESS_MAX_KINDS]; /* seconds each kind of reason held:
+							 replication_lag, lock_waits,
+							 active_sessions, query, window */
 	time_t started_at;             /* wall clock */
 	double uptime_seconds;
 };

@@ -66,4 +66,19 @@ char *sql_begin(const struct sql *s, int64_t lock_timeout_ms, int64_t statement_
 /* Estimated rows of the table (planner statistics); one row, one value. */
 const char *sql_estimate(const struct sql *s);
 
+/* The throttle's statements (table: the heartbeat table, quoted). */
+char *sql_heartbeat_create(enum db_dialect d, const char *table);
+/* params: job, microseconds */
+char *sql_heartbeat_write(enum db_dialect d, const char *table);
+/* params: job; one row, the microseconds */
+char *sql_heartbeat_read(enum db_dialect d, const char *table);
+/* Sessions waiting on a lock, but session $1 (ours); one row, one count. */
+const char *sql_lock_waits(enum db_dialect d);
+/* Active sessions (PostgreSQL: params: our session; MySQL: Threads_running, no
+ * parameters, the value in column 1). */
+const char *sql_active(enum db_dialect d);
+/* Replication lag without replicas configured: PostgreSQL: (replicas, lag ms,
+ * bytes) from pg_stat_replication; MySQL: SHOW SLAVE STATUS. No parameters. */
+const char *sql_lag_fallback(enum db_dialect d);
+
 #endif

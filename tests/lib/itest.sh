@@ -204,7 +204,9 @@ key: id
 set:
   new_status: old_status
 throttle:
+  # no throttle sessions beside the batch's: scenarios count the daemon's sessions
   max_replication_lag: 0s
+  max_lock_waits: 0
 status:
   socket: $IT_DIR/status.sock
 log:

@@ -1,0 +1,75 @@
+/* throttle.h - health signals to a decision: may the next batch run?
+ *
+ * Sampled on timers and connections of its own, never inside a batch:
+ *  - replication lag by heartbeat: a row on the primary holding the daemon's own
+ *    clock, rewritten every 100 ms to 1 s and read back on every replica, so
+ *    lag = own clock now - value read (no clock skew between hosts). The worst
+ *    replica counts; one that cannot be reached or read throttles ("fail closed")
+ *    while the throttle keeps reconnecting to it. Without replicas configured:
+ *    pg_stat_replication on a PostgreSQL primary, SHOW SLAVE STATUS on a MySQL
+ *    server that is itself a replica;
+ *  - lock waits (sessions waiting on locks, but the daemon's own);
+ *  - active sessions / Threads_running;
+ *  - a custom query's number, and a time window. */
+#ifndef BACKFILLD_THROTTLE_H
+#define BACKFILLD_THROTTLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ev_loop;
+struct config;
+struct throttle;
+
+/* The kinds of reason, for time accounting and metrics. */
+enum throttle_kind {
+	THROTTLE_LAG,
+	THROTTLE_LOCKS,
+	THROTTLE_ACTIVE,
+	THROTTLE_QUERY,
+	THROTTLE_WINDOW,
+	THROTTLE_NKINDS,
+};
+
+const char *throttle_kind_name(enum throttle_kind k);
+
+#define THROTTLE_MAX_REASONS 8
+
+/* Called whenever the decision changes (engaged or released, or new reasons). */
+typedef void (*throttle_changed)(struct throttle *t, int engaged, void *arg);
+
+/* A throttle for cfg's throttle.* (borrowed: follow reloads with throttle_reload).
+ * job names the heartbeat row. NULL on allocation failure. */
+struct throttle *throttle_new(struct ev_loop *loop, const struct config *cfg, const char *job,
+			      throttle_changed cb, void *arg);
+void throttle_free(struct throttle *t);
+
+/* Starts sampling. own_session: the batch connection's server-side id, left out of
+ * lock waits and active sessions (update it after a reconnect). */
+void throttle_start(struct throttle *t, long own_session);
+void throttle_set_own_session(struct throttle *t, long own_session);
+void throttle_stop(struct throttle *t);
+void throttle_reload(struct throttle *t, const struct config *cfg);
+
+/* 1 while the next batch must wait. */
+int throttle_engaged(const struct throttle *t);
+
+/* What status reports: the active reasons (valid until the next loop iteration),
+ * the worst lag and where it was measured (ms < 0: not measured), lock waits
+ * (< 0: not measured), and seconds spent throttled per kind. */
+struct throttle_report {
+	const char *reasons[THROTTLE_MAX_REASONS];
+	size_t nreasons;
+	double lag_ms;
+	const char *lag_source;
+	int64_t lock_waits;
+	double seconds[THROTTLE_NKINDS];
+	double total_seconds;
+};
+void throttle_report(const struct throttle *t, struct throttle_report *r);
+
+/* "HH:MM-HH:MM": 1 when minute-of-day m is inside [start, end), crossing midnight
+ * when end < start. */
+int throttle_in_window(int start_min, int end_min, int m);
+
+#endif

@@ -1,0 +1,839 @@
+/* throttle.c - health signals to a decision: may the next batch run? */
+#include "backfilld/throttle.h"
+#include "backfilld/config.h"
+#include "backfilld/db.h"
+#include "backfilld/log.h"
+#include "backfilld/sql.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#define RECONNECT_MIN 0.2
+#define RECONNECT_MAX 10.0
+#define HEARTBEAT_TABLE "backfilld_heartbeat"
+#define ERRLEN 1100 /* a driver message and some words around it */
+
+/* One of the throttle's connections: to the primary (heartbeat writer, probe) or
+ * to a replica. Each reconnects by itself with a backoff. */
+struct tconn {
+	struct throttle *t;
+	struct db *db;
+	char name[160];          /* where, for messages: host:port */
+	int up, connecting, busy;
+	double retry_at, backoff;
+	char error[ERRLEN];      /* why it is down or the last read failed; "" if fine */
+	char *table;             /* heartbeat table, quoted for this connection */
+	int ready;               /* heartbeat table created (writer) */
+	/* replicas: the last heartbeat read */
+	int have_value;
+	int64_t hb_us;
+	int step;                /* probe: which signal is being sampled */
+};
+
+struct throttle {
+	struct ev_loop *loop;
+	const struct config *cfg;
+	char job[128];
+	throttle_changed cb;
+	void *arg;
+	long own_session;
+	int running;
+	enum db_dialect dialect;
+
+	struct tconn writer, probe;
+	struct tconn *replicas;
+	size_t nreplicas;
+	ev_timer hb_timer, check_timer;
+
+	/* the probe's last samples; *_err non-empty when the sample failed */
+	int64_t lock_waits;
+	int locks_known;
+	char locks_err[ERRLEN];
+	int64_t active;
+	int active_known;
+	char active_err[ERRLEN];
+	double query_value;
+	int query_known;
+	char query_err[ERRLEN];
+	double fallback_ms;
+	int fallback_known;
+	char fallback_src[160];
+	char fallback_err[ERRLEN];
+
+	/* the decision */
+	char reasons[THROTTLE_MAX_REASONS][ERRLEN + 200];
+	char reason_keys[THROTTLE_MAX_REASONS][200]; /* what, not how much: for the log */
+	int reason_kind[THROTTLE_MAX_REASONS];
+	size_t nreasons;
+	int engaged;
+	double engaged_since;
+	double last_decision;
+	double seconds[THROTTLE_NKINDS];
+	double total;
+	double lag_ms;
+	char lag_src[200];
+};
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The daemon's own clock, as written into the heartbeat and compared on reading:
+ * one clock, so no skew between hosts enters the lag. */
+static int64_t wall_us(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+const char *throttle_kind_name(enum throttle_kind k)
+{
+	static const char *const names[] = { "replication_lag", "lock_waits", "active_sessions",
+					     "query", "window" };
+
+	return k < THROTTLE_NKINDS ? names[k] : "unknown";
+}
+
+int throttle_in_window(int start_min, int end_min, int m)
+{
+	if (start_min == end_min)
+		return 1;
+	if (start_min < end_min)
+		return m >= start_min && m < end_min;
+	return m >= start_min || m < end_min; /* crosses midnight */
+}
+
+static int lag_enabled(const struct throttle *t)
+{
+	return t->cfg->throttle.max_replication_lag_ms > 0;
+}
+
+static int probe_needed(const struct throttle *t)
+{
+	const struct config *c = t->cfg;
+
+	return c->throttle.max_lock_waits > 0 || c->throttle.max_active > 0 ||
+	       (c->throttle.query && *c->throttle.query) || (lag_enabled(t) && t->nreplicas == 0);
+}
+
+/* host:port for messages, from a postgres dsn or the mysql keys */
+static void conn_name(const struct config_conn *c, int postgres, const char *fallback, char *out,
+		      size_t len)
+{
+	if (!postgres) {
+		if (c->socket)
+			snprintf(out, len, "%s", c->socket);
+		else
+			snprintf(out, len, "%s:%d", c->host ? c->host : "localhost",
+				 c->port ? c->port : 3306);
+		return;
+	}
+	{
+		const char *h = c->dsn ? strstr(c->dsn, "host=") : NULL;
+		const char *p = c->dsn ? strstr(c->dsn, "port=") : NULL;
+		int hl = h ? (int)strcspn(h + 5, " ") : 0, pl = p ? (int)strcspn(p + 5, " ") : 0;
+
+		if (h || p)
+			snprintf(out, len, "%.*s:%.*s", hl, h ? h + 5 : "", pl, p ? p + 5 : "5432");
+		else
+			snprintf(out, len, "%s", fallback);
+	}
+}
+
+/* --- decision ------------------------------------------------------------------ */
+
+/* A reason: key names what holds (kind and where), the text says how much. A new
+ * number alone is no new decision: the log shows each change of keys once. */
+static void add_reason(struct throttle *t, enum throttle_kind k, const char *key, const char *fmt,
+		       ...) __attribute__((format(printf, 4, 5)));
+static void add_reason(struct throttle *t, enum throttle_kind k, const char *key, const char *fmt,
+		       ...)
+{
+	va_list ap;
+
+	if (t->nreasons == THROTTLE_MAX_REASONS)
+		return;
+	snprintf(t->reason_keys[t->nreasons], sizeof(t->reason_keys[0]), "%s:%s",
+		 throttle_kind_name(k), key);
+	va_start(ap, fmt);
+	vsnprintf(t->reasons[t->nreasons], sizeof(t->reasons[0]), fmt, ap);
+	va_end(ap);
+	t->reason_kind[t->nreasons++] = (int)k;
+}
+
+static void fmt_seconds(double ms, char *buf, size_t len)
+{
+	snprintf(buf, len, "%.2fs", ms / 1000.0);
+}
+
+static void decide(struct throttle *t)
+{
+	const struct config *c = t->cfg;
+	char before[THROTTLE_MAX_REASONS * (ERRLEN + 210)] = "", after[sizeof(before)] = "";
+	double now = mono_now();
+	int was = t->engaged;
+	size_t o = 0;
+
+	/* time accounting for what held until now */
+	if (t->last_decision > 0 && t->engaged) {
+		int counted[THROTTLE_NKINDS] = { 0 };
+
+		t->total += now - t->last_decision;
+		for (size_t i = 0; i < t->nreasons; i++)
+			if (!counted[t->reason_kind[i]]++)
+				t->seconds[t->reason_kind[i]] += now - t->last_decision;
+	}
+	t->last_decision = now;
+	for (size_t i = 0; i < t->nreasons && o < sizeof(before); i++)
+		o += (size_t)snprintf(before + o, sizeof(before) - o, "%s; ", t->reason_keys[i]);
+	t->nreasons = 0;
+	t->lag_ms = -1;
+	t->lag_src[0] = '\0';
+
+	if (c->throttle.window && *c->throttle.window) {
+		time_t wall = time(NULL);
+		struct tm tm;
+
+		localtime_r(&wall, &tm);
+		if (!throttle_in_window(c->throttle.window_start_min, c->throttle.window_end_min,
+					tm.tm_hour * 60 + tm.tm_min))
+			add_reason(t, THROTTLE_WINDOW, "", "outside window %s", c->throttle.window);
+	}
+	if (lag_enabled(t)) {
+		double max = (double)c->throttle.max_replication_lag_ms, worst = -1;
+		const char *worst_name = NULL;
+		char a[32], b[32];
+		int64_t now_us = wall_us();
+
+		for (size_t i = 0; i < t->nreplicas; i++) {
+			struct tconn *r = &t->replicas[i];
+			double lag;
+
+			if (!r->up) {
+				if (r->error[0])
+					add_reason(t, THROTTLE_LAG, r->name, "replica %s unreachable: %s",
+						   r->name, r->error);
+				else
+					add_reason(t, THROTTLE_LAG, r->name, "replica %s: connecting",
+						   r->name);
+				continue;
+			}
+			if (!r->have_value) {
+				add_reason(t, THROTTLE_LAG, r->name, "replica %s: %s", r->name,
+					   r->error[0] ? r->error : "no heartbeat read yet");
+				continue;
+			}
+			lag = (double)(now_us - r->hb_us) / 1000.0;
+			if (lag < 0)
+				lag = 0;
+			if (lag > worst) {
+				worst = lag;
+				worst_name = r->name;
+			}
+		}
+		if (t->nreplicas == 0) {
+			if (t->fallback_err[0])
+				add_reason(t, THROTTLE_LAG, "unknown", "replication_lag unknown: %s",
+					   t->fallback_err);
+			else if (t->fallback_known) {
+				worst = t->fallback_ms;
+				worst_name = t->fallback_src;
+			}
+		}
+		if (worst >= 0) {
+			t->lag_ms = worst;
+			snprintf(t->lag_src, sizeof(t->lag_src), "%s%s",
+				 t->nreplicas ? "heartbeat on " : "", worst_name);
+			if (worst > max) {
+				fmt_seconds(worst, a, sizeof(a));
+				fmt_seconds(max, b, sizeof(b));
+				add_reason(t, THROTTLE_LAG, worst_name, "replication_lag %s > %s on %s", a, b,
+					   worst_name);
+			}
+		}
+	}
+	if (c->throttle.max_lock_waits > 0) {
+		if (t->locks_err[0])
+			add_reason(t, THROTTLE_LOCKS, "unknown", "lock_waits unknown: %s", t->locks_err);
+		else if (t->locks_known && t->lock_waits > c->throttle.max_lock_waits)
+			add_reason(t, THROTTLE_LOCKS, "", "lock_waits %" PRId64 " > %" PRId64,
+				   t->lock_waits, c->throttle.max_lock_waits);
+	}
+	if (c->throttle.max_active > 0) {
+		if (t->active_err[0])
+			add_reason(t, THROTTLE_ACTIVE, "unknown", "active_sessions unknown: %s", t->active_err);
+		else if (t->active_known && t->active > c->throttle.max_active)
+			add_reason(t, THROTTLE_ACTIVE, "", "active_sessions %" PRId64 " > %" PRId64,
+				   t->active, c->throttle.max_active);
+	}
+	if (c->throttle.query && *c->throttle.query) {
+		if (t->query_err[0])
+			add_reason(t, THROTTLE_QUERY, "failed", "throttle.query failed: %s", t->query_err);
+		else if (t->query_known && t->query_value > c->throttle.query_max)
+			add_reason(t, THROTTLE_QUERY, "", "throttle.query %g > %g", t->query_value,
+				   c->throttle.query_max);
+	}
+	if ((t->probe.error[0] && !t->probe.up) && probe_needed(t))
+		add_reason(t, THROTTLE_LOCKS, "probe", "primary probe unreachable: %s", t->probe.error);
+
+	o = 0;
+	for (size_t i = 0; i < t->nreasons && o < sizeof(after); i++)
+		o += (size_t)snprintf(after + o, sizeof(after) - o, "%s; ", t->reason_keys[i]);
+	t->engaged = t->nreasons > 0;
+	if (t->engaged && !was)
+		t->engaged_since = now;
+	if (strcmp(before, after) == 0)
+		return;
+	if (t->engaged) {
+		char text[sizeof(before)];
+
+		o = 0;
+		for (size_t i = 0; i < t->nreasons && o < sizeof(text); i++)
+			o += (size_t)snprintf(text + o, sizeof(text) - o, "%s%s", i ? "; " : "",
+					      t->reasons[i]);
+		log_warn("throttled: %s", text);
+	} else {
+		log_info("throttle released after %.1fs", now - t->engaged_since);
+	}
+	if (t->cb)
+		t->cb(t, t->engaged, t->arg);
+}
+
+/* --- connections ------------------------------------------------------------------ */
+
+static void tconn_down(struct tconn *c, const char *why)
+{
+	struct throttle *t = c->t;
+
+	if (c->up || !c->error[0] || strcmp(c->error, why) != 0)
+		log_warn("throttle: %s %s: %s; reconnecting", c == &t->writer ? "heartbeat writer on"
+							: c == &t->probe ? "probe on" : "replica",
+			 c->name, why);
+	snprintf(c->error, sizeof(c->error), "%s", why);
+	db_close(c->db);
+	c->up = c->connecting = c->busy = 0;
+	c->ready = 0;
+	c->backoff = c->backoff <= 0 ? RECONNECT_MIN : c->backoff * 2;
+	if (c->backoff > RECONNECT_MAX)
+		c->backoff = RECONNECT_MAX;
+	c->retry_at = mono_now() + c->backoff;
+}
+
+static void tconn_connected(const struct db_result *res, void *arg);
+
+static void tconn_connect(struct tconn *c)
+{
+	if (c->up || c->connecting || mono_now() < c->retry_at)
+		return;
+	c->connecting = 1;
+	if (db_connect(c->db, tconn_connected, c) < 0)
+		c->connecting = 0;
+}
+
+/* The heartbeat table's name for this connection (schema of the checkpoint table). */
+static int tconn_table(struct tconn *c)
+{
+	const struct config *cfg = c->t->cfg;
+	char *name, *schema = NULL;
+	size_t len;
+
+	if (c->table)
+		return 0;
+	name = db_quote_ident(c->db, HEARTBEAT_TABLE);
+	if (cfg->checkpoint_table.schema)
+		schema = db_quote_ident(c->db, cfg->checkpoint_table.schema);
+	if (!name || (cfg->checkpoint_table.schema && !schema)) {
+		free(name);
+		free(schema);
+		return -ENOMEM;
+	}
+	len = strlen(name) + (schema ? strlen(schema) + 1 : 0) + 1;
+	c->table = malloc(len);
+	if (c->table)
+		snprintf(c->table, len, "%s%s%s", schema ? schema : "", schema ? "." : "", name);
+	free(name);
+	free(schema);
+	return c->table ? 0 : -ENOMEM;
+}
+
+static void replica_read(struct tconn *c);
+static void probe_next(struct tconn *c);
+static void writer_beat(struct tconn *c);
+
+static void tconn_connected(const struct db_result *res, void *arg)
+{
+	struct tconn *c = arg;
+	struct throttle *t = c->t;
+
+	c->connecting = 0;
+	if (res->error != DB_OK) {
+		tconn_down(c, res->message);
+		decide(t);
+		return;
+	}
+	if (c->error[0])
+		log_info("throttle: %s reconnected", c->name);
+	c->up = 1;
+	c->error[0] = '\0';
+	c->backoff = 0;
+	if (tconn_table(c) < 0) {
+		tconn_down(c, "out of memory");
+		return;
+	}
+	if (c == &t->writer)
+		writer_beat(c);
+	else if (c == &t->probe)
+		probe_next(c);
+	else
+		replica_read(c);
+}
+
+/* --- the heartbeat writer ---------------------------------------------------------------- */
+
+static void writer_done(const struct db_result *res, void *arg)
+{
+	struct tconn *c = arg;
+
+	c->busy = 0;
+	if (res->error == DB_ERR_CONNECTION) {
+		tconn_down(c, res->message);
+		return;
+	}
+	if (res->error != DB_OK) {
+		/* replicas will see the heartbeat age, and throttle: say why */
+		if (strcmp(c->error, res->message) != 0)
+			log_warn("throttle: cannot write the heartbeat on %s: %s", c->name,
+				 res->message);
+		snprintf(c->error, sizeof(c->error), "%s", res->message);
+		return;
+	}
+	c->error[0] = '\0';
+	if (!c->ready) {
+		c->ready = 1;
+		writer_beat(c);
+	}
+}
+
+static void writer_beat(struct tconn *c)
+{
+	struct throttle *t = c->t;
+	char us[32], *sql;
+	const char *params[2] = { t->job, us };
+
+	if (!c->up || c->busy)
+		return;
+	if (!c->ready)
+		sql = sql_heartbeat_create(t->dialect, c->table);
+	else
+		sql = sql_heartbeat_write(t->dialect, c->table);
+	if (!sql)
+		return;
+	snprintf(us, sizeof(us), "%" PRId64, wall_us());
+	c->busy = 1;
+	if (db_query(c->db, sql, c->ready ? 2 : 0, params, writer_done, c) < 0)
+		c->busy = 0;
+	free(sql);
+}
+
+/* --- replicas -------------------------------------------------------------------------------- */
+
+static void replica_done(const struct db_result *res, void *arg)
+{
+	struct tconn *c = arg;
+
+	c->busy = 0;
+	if (res->error == DB_ERR_CONNECTION) {
+		tconn_down(c, res->message);
+	} else if (res->error != DB_OK) {
+		/* e.g. the heartbeat table not replicated yet: no reading, fail closed */
+		snprintf(c->error, sizeof(c->error), "cannot read the heartbeat: %s", res->message);
+	} else if (res->nrows < 1 || !db_value(res, 0, 0)) {
+		snprintf(c->error, sizeof(c->error), "no heartbeat replicated yet");
+	} else {
+		c->hb_us = strtoll(db_value(res, 0, 0), NULL, 10);
+		c->have_value = 1;
+		c->error[0] = '\0';
+	}
+	decide(c->t);
+}
+
+static void replica_read(struct tconn *c)
+{
+	struct throttle *t = c->t;
+	const char *params[1] = { t->job };
+	char *sql;
+
+	if (!c->up || c->busy)
+		return;
+	sql = sql_heartbeat_read(t->dialect, c->table);
+	if (!sql)
+		return;
+	c->busy = 1;
+	if (db_query(c->db, sql, 1, params, replica_done, c) < 0)
+		c->busy = 0;
+	free(sql);
+}
+
+/* --- the probe: one sample per signal and interval ---------------------------------------------- */
+
+enum probe_step { PROBE_LOCKS, PROBE_ACTIVE, PROBE_QUERY, PROBE_LAG, PROBE_DONE };
+
+static void probe_done(const struct db_result *res, void *arg)
+{
+	struct tconn *c = arg;
+	struct throttle *t = c->t;
+	const char *v = db_value(res, 0, 0);
+	char *err = NULL;
+
+	c->busy = 0;
+	if (res->error == DB_ERR_CONNECTION) {
+		tconn_down(c, res->message);
+		decide(t);
+		return;
+	}
+	switch (c->step) {
+	case PROBE_LOCKS:
+		err = t->locks_err;
+		t->locks_known = res->error == DB_OK && v;
+		if (t->locks_known)
+			t->lock_waits = strtoll(v, NULL, 10);
+		break;
+	case PROBE_ACTIVE:
+		err = t->active_err;
+		if (t->dialect == DB_DIALECT_MYSQL)
+			v = db_value(res, 0, 1);
+		t->active_known = res->error == DB_OK && v;
+		if (t->active_known) {
+			t->active = strtoll(v, NULL, 10);
+			if (t->dialect == DB_DIALECT_MYSQL && t->active > 0)
+				t->active--; /* our own probe is running too */
+		}
+		break;
+	case PROBE_QUERY: {
+		char *end = NULL;
+
+		err = t->query_err;
+		t->query_known = 0;
+		if (res->error == DB_OK) {
+			if (!v) {
+				snprintf(t->query_err, sizeof(t->query_err), "no number returned");
+				c->step++;
+				probe_next(c);
+				return;
+			}
+			t->query_value = strtod(v, &end);
+			t->query_known = end && end != v;
+			if (!t->query_known) {
+				snprintf(t->query_err, sizeof(t->query_err),
+					 "not a number: \"%.40s\"", v);
+				c->step++;
+				probe_next(c);
+				return;
+			}
+		}
+		break;
+	}
+	case PROBE_LAG:
+		err = t->fallback_err;
+		t->fallback_known = 0;
+		if (res->error != DB_OK)
+			break;
+		if (t->dialect == DB_DIALECT_POSTGRES) {
+			long n = v ? strtol(v, NULL, 10) : 0;
+
+			if (n > 0) {
+				t->fallback_ms = strtod(db_value(res, 0, 1), NULL);
+				snprintf(t->fallback_src, sizeof(t->fallback_src),
+					 "pg_stat_replication (%s bytes behind)", db_value(res, 0, 2));
+				t->fallback_known = 1;
+			}
+		} else if (res->nrows > 0) {
+			int col = db_column(res, "Seconds_Behind_Master");
+			const char *sbm = col >= 0 ? db_value(res, 0, col) : NULL;
+
+			if (!sbm) {
+				/* NULL with the SQL thread stopped: not "no lag" */
+				snprintf(t->fallback_err, sizeof(t->fallback_err),
+					 "Seconds_Behind_Master is NULL (replication stopped?)");
+				c->step++;
+				probe_next(c);
+				return;
+			}
+			t->fallback_ms = strtod(sbm, NULL) * 1000.0;
+			snprintf(t->fallback_src, sizeof(t->fallback_src), "Seconds_Behind_Master");
+			t->fallback_known = 1;
+		}
+		break;
+	}
+	if (err) {
+		if (res->error != DB_OK)
+			snprintf(err, ERRLEN, "%s", res->message);
+		else
+			err[0] = '\0';
+	}
+	c->step++;
+	probe_next(c);
+}
+
+static void probe_next(struct tconn *c)
+{
+	struct throttle *t = c->t;
+	const struct config *cfg = t->cfg;
+	char own[32];
+	const char *params[1] = { own };
+
+	if (!c->up || c->busy)
+		return;
+	snprintf(own, sizeof(own), "%ld", t->own_session);
+	for (; c->step < PROBE_DONE; c->step++) {
+		const char *sql = NULL;
+		int n = 0;
+
+		switch (c->step) {
+		case PROBE_LOCKS:
+			if (cfg->throttle.max_lock_waits > 0)
+				sql = sql_lock_waits(t->dialect), n = 1;
+			break;
+		case PROBE_ACTIVE:
+			if (cfg->throttle.max_active > 0)
+				sql = sql_active(t->dialect), n = t->dialect == DB_DIALECT_POSTGRES;
+			break;
+		case PROBE_QUERY:
+			if (cfg->throttle.query && *cfg->throttle.query)
+				sql = cfg->throttle.query;
+			break;
+		case PROBE_LAG:
+			if (lag_enabled(t) && t->nreplicas == 0)
+				sql = sql_lag_fallback(t->dialect);
+			break;
+		}
+		if (!sql)
+			continue;
+		c->busy = 1;
+		if (db_query(c->db, sql, n, params, probe_done, c) < 0)
+			c->busy = 0;
+		return;
+	}
+	decide(t);
+}
+
+/* --- timers ------------------------------------------------------------------------------------ */
+
+static void hb_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct throttle *t = w->data;
+
+	if (!t->writer.up)
+		tconn_connect(&t->writer);
+	else
+		writer_beat(&t->writer);
+}
+
+static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct throttle *t = w->data;
+
+	for (size_t i = 0; i < t->nreplicas; i++) {
+		if (!t->replicas[i].up)
+			tconn_connect(&t->replicas[i]);
+		else
+			replica_read(&t->replicas[i]);
+	}
+	if (probe_needed(t)) {
+		if (!t->probe.up) {
+			tconn_connect(&t->probe);
+		} else if (!t->probe.busy) {
+			t->probe.step = 0;
+			probe_next(&t->probe);
+		}
+	}
+	decide(t);
+	w->repeat = (double)t->cfg->throttle.check_interval_ms / 1000.0;
+	ev_timer_again(loop, w);
+}
+
+static double hb_interval(const struct config *cfg)
+{
+	double iv = (double)cfg->throttle.max_replication_lag_ms / 5000.0;
+
+	return iv < 0.1 ? 0.1 : iv > 1.0 ? 1.0 : iv;
+}
+
+/* --- public ---------------------------------------------------------------------------------- */
+
+static struct db *new_db(struct throttle *t, const struct config_conn *conn, const char *what)
+{
+	char app[200];
+
+	if (t->cfg->driver == CONFIG_DRIVER_MYSQL)
+		return db_new_mysql(t->loop, conn);
+	snprintf(app, sizeof(app), "backfilld %s %s", t->job, what);
+	return db_new_postgres(t->loop, conn, app);
+}
+
+static void tconn_init(struct tconn *c, struct throttle *t, struct db *db, const char *name)
+{
+	c->t = t;
+	c->db = db;
+	snprintf(c->name, sizeof(c->name), "%s", name);
+}
+
+struct throttle *throttle_new(struct ev_loop *loop, const struct config *cfg, const char *job,
+			      throttle_changed cb, void *arg)
+{
+	struct throttle *t = calloc(1, sizeof(*t));
+	int pg = cfg->driver == CONFIG_DRIVER_POSTGRES;
+	char name[160];
+
+	if (!t)
+		return NULL;
+	t->loop = loop;
+	t->cfg = cfg;
+	t->cb = cb;
+	t->arg = arg;
+	t->dialect = pg ? DB_DIALECT_POSTGRES : DB_DIALECT_MYSQL;
+	t->lag_ms = -1;
+	snprintf(t->job, sizeof(t->job), "%s", job);
+	conn_name(&cfg->db, pg, "primary", name, sizeof(name));
+	tconn_init(&t->writer, t, new_db(t, &cfg->db, "heartbeat"), name);
+	tconn_init(&t->probe, t, new_db(t, &cfg->db, "probe"), name);
+	if (!t->writer.db || !t->probe.db)
+		goto out_free;
+	t->nreplicas = cfg->throttle.nreplicas;
+	if (t->nreplicas) {
+		t->replicas = calloc(t->nreplicas, sizeof(*t->replicas));
+		if (!t->replicas)
+			goto out_free;
+	}
+	for (size_t i = 0; i < t->nreplicas; i++) {
+		char fallback[32];
+
+		snprintf(fallback, sizeof(fallback), "replica %zu", i + 1);
+		conn_name(&cfg->throttle.replicas[i].conn, pg, fallback, name, sizeof(name));
+		tconn_init(&t->replicas[i], t, new_db(t, &cfg->throttle.replicas[i].conn, "lag"),
+			   name);
+		if (!t->replicas[i].db)
+			goto out_free;
+	}
+	ev_init(&t->hb_timer, hb_cb);
+	t->hb_timer.data = t;
+	ev_init(&t->check_timer, check_cb);
+	t->check_timer.data = t;
+	return t;
+out_free:
+	throttle_free(t);
+	return NULL;
+}
+
+static void tconn_free(struct tconn *c)
+{
+	db_free(c->db);
+	free(c->table);
+	memset(c, 0, sizeof(*c));
+}
+
+void throttle_free(struct throttle *t)
+{
+	if (!t)
+		return;
+	throttle_stop(t);
+	tconn_free(&t->writer);
+	tconn_free(&t->probe);
+	for (size_t i = 0; t->replicas && i < t->nreplicas; i++)
+		tconn_free(&t->replicas[i]);
+	free(t->replicas);
+	free(t);
+}
+
+void throttle_start(struct throttle *t, long own_session)
+{
+	t->own_session = own_session;
+	if (t->running)
+		return;
+	t->running = 1;
+	if (lag_enabled(t) && t->nreplicas > 0) {
+		double iv = hb_interval(t->cfg);
+
+		ev_timer_set(&t->hb_timer, 0., iv);
+		ev_timer_start(t->loop, &t->hb_timer);
+	}
+	/* the first samples right away; a replica's first read follows its connect */
+	ev_timer_set(&t->check_timer, 0., (double)t->cfg->throttle.check_interval_ms / 1000.0);
+	ev_timer_start(t->loop, &t->check_timer);
+}
+
+void throttle_set_own_session(struct throttle *t, long own_session)
+{
+	t->own_session = own_session;
+}
+
+void throttle_stop(struct throttle *t)
+{
+	if (!t->running)
+		return;
+	t->running = 0;
+	ev_timer_stop(t->loop, &t->hb_timer);
+	ev_timer_stop(t->loop, &t->check_timer);
+	db_close(t->writer.db);
+	db_close(t->probe.db);
+	t->writer.up = t->probe.up = t->writer.busy = t->probe.busy = 0;
+	t->writer.connecting = t->probe.connecting = 0;
+	for (size_t i = 0; i < t->nreplicas; i++) {
+		db_close(t->replicas[i].db);
+		t->replicas[i].up = t->replicas[i].busy = t->replicas[i].connecting = 0;
+	}
+}
+
+void throttle_reload(struct throttle *t, const struct config *cfg)
+{
+	t->cfg = cfg;
+	if (!t->running)
+		return;
+	if (ev_is_active(&t->hb_timer)) {
+		t->hb_timer.repeat = hb_interval(cfg);
+		ev_timer_again(t->loop, &t->hb_timer);
+	}
+	/* new limits take effect now, not at the next sample */
+	decide(t);
+}
+
+int throttle_engaged(const struct throttle *t)
+{
+	return t->engaged;
+}
+
+void throttle_report(const struct throttle *t, struct throttle_report *r)
+{
+	double now = mono_now();
+
+	memset(r, 0, sizeof(*r));
+	for (size_t i = 0; i < t->nreasons; i++)
+		r->reasons[r->nreasons++] = t->reasons[i];
+	r->lag_ms = t->lag_ms;
+	r->lag_source = t->lag_ms >= 0 ? t->lag_src : NULL;
+	r->lock_waits = t->cfg->throttle.max_lock_waits > 0 && t->locks_known ? t->lock_waits : -1;
+	for (int k = 0; k < THROTTLE_NKINDS; k++)
+		r->seconds[k] = t->seconds[k];
+	r->total_seconds = t->total;
+	if (t->engaged && t->last_decision > 0) {
+		int counted[THROTTLE_NKINDS] = { 0 };
+
+		r->total_seconds += now - t->last_decision;
+		for (size_t i = 0; i < t->nreasons; i++)
+			if (!counted[t->reason_kind[i]]++)
+				r->seconds[t->reason_kind[i]] += now - t->last_decision;
+	}
+}
