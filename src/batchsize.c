@@ -17,6 +17,8 @@ void batchsize_init(struct batchsize *b, int64_t size, int64_t min, int64_t max,
 	b->max = max;
 	b->target_ms = target_ms;
 	b->hold = 0;
+	b->recover_to = 0;
+	b->step = 0;
 	b->size = clamp(b, (double)size);
 }
 
@@ -49,12 +51,25 @@ void batchsize_success(struct batchsize *b, int full, double ms)
 		b->hold--;
 		return;
 	}
-	if (full && ms < 0.8 * target)
-		b->size = clamp(b, (double)b->size * (ratio < 1.25 ? ratio : 1.25) + 1.0);
+	if (!full || ms >= 0.8 * target)
+		return;
+	if (b->size < b->recover_to) {
+		/* after a timeout: back towards the old size a step at a time */
+		double next = (double)(b->size + b->step);
+		double cap = (double)b->size * (ratio < 1.25 ? ratio : 1.25) + 1.0;
+
+		b->size = clamp(b, next < cap ? next : cap);
+		return;
+	}
+	b->recover_to = 0;
+	b->size = clamp(b, (double)b->size * (ratio < 1.25 ? ratio : 1.25) + 1.0);
 }
 
 void batchsize_timeout(struct batchsize *b)
 {
+	if (b->size > b->recover_to)
+		b->recover_to = b->size;
+	b->step = b->recover_to / 10 > b->min ? b->recover_to / 10 : b->min;
 	b->size = clamp(b, (double)b->size / 2.0);
 	b->hold = BATCHSIZE_HOLD_AFTER_CUT;
 }

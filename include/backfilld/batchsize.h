@@ -1,8 +1,10 @@
 /* batchsize.h - adaptive batch size: aim each batch at a target duration.
  *
  * Grows gently (at most +25% a batch), cuts hard: a batch over twice the target
- * is cut in proportion, a lock or statement timeout halves the size and holds
- * growth back for a few batches so that the size does not flap. */
+ * is cut in proportion. A lock or statement timeout halves the size
+ * (multiplicative decrease), holds growth back for a few batches, then grows it
+ * back additively, a tenth of the size it had at a time (additive increase), so
+ * that the size does not flap around a lock. */
 #ifndef BACKFILLD_BATCHSIZE_H
 #define BACKFILLD_BATCHSIZE_H
 
@@ -14,6 +16,8 @@ struct batchsize {
 	int64_t size, min, max;
 	int64_t target_ms;
 	int hold; /* successful batches left before growing again */
+	int64_t recover_to; /* the size before the last timeout: grown back to additively */
+	int64_t step;       /* the additive step */
 };
 
 void batchsize_init(struct batchsize *b, int64_t size, int64_t min, int64_t max,

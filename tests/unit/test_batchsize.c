@@ -64,6 +64,37 @@ static void test_timeout_halves_and_holds(void **state)
 	assert_true(b.size > 100);
 }
 
+static void test_additive_recovery_after_timeouts(void **state)
+{
+	struct batchsize b;
+	int64_t prev;
+
+	batchsize_init(&b, 8000, 100, 50000, 500);
+	batchsize_timeout(&b); /* 4000: back to 8000 in steps of 800 */
+	assert_int_equal(b.size, 4000);
+	for (int i = 0; i < BATCHSIZE_HOLD_AFTER_CUT; i++)
+		batchsize_success(&b, 1, 1.0);
+	assert_int_equal(b.size, 4000);
+	prev = b.size;
+	for (int i = 0; i < 5; i++) {
+		batchsize_success(&b, 1, 1.0);
+		assert_int_equal(b.size - prev, 800); /* additive, not x1.25 */
+		prev = b.size;
+	}
+	assert_int_equal(b.size, 8000);
+	/* recovered: gentle multiplicative growth again */
+	batchsize_success(&b, 1, 1.0);
+	assert_int_equal(b.size, 10001);
+	/* a step never exceeds the +25% a batch of gentle growth */
+	batchsize_init(&b, 8000, 100, 50000, 500);
+	batchsize_timeout(&b);
+	batchsize_timeout(&b); /* 2000, step 800 > 25% of 2000 */
+	for (int i = 0; i < BATCHSIZE_HOLD_AFTER_CUT; i++)
+		batchsize_success(&b, 1, 1.0);
+	batchsize_success(&b, 1, 1.0);
+	assert_int_equal(b.size, 2501);
+}
+
 static void test_short_last_batch_teaches_nothing(void **state)
 {
 	struct batchsize b;
@@ -92,6 +123,7 @@ int main(void)
 		cmocka_unit_test(test_settles_near_target),
 		cmocka_unit_test(test_cuts_hard_when_slow),
 		cmocka_unit_test(test_timeout_halves_and_holds),
+		cmocka_unit_test(test_additive_recovery_after_timeouts),
 		cmocka_unit_test(test_short_last_batch_teaches_nothing),
 		cmocka_unit_test(test_limits_clamp),
 	};
