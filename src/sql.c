@@ -345,7 +345,8 @@ char *sql_heartbeat_read(enum db_dialect d, const char *table)
 const char *sql_lock_waits(enum db_dialect d)
 {
 	if (d == DB_DIALECT_POSTGRES)
-		return "SELECT count(*) FROM pg_catalog.pg_stat_activity"
+		return "SELECT count(*), count(*) FILTER (WHERE $1::int = ANY(pg_blocking_pids(pid)))"
+		       " FROM pg_catalog.pg_stat_activity"
 		       " WHERE wait_event_type = 'Lock' AND pid <> $1::int";
 	return "SELECT COUNT(*) FROM information_schema.INNODB_TRX"
 	       " WHERE trx_state = 'LOCK WAIT' AND trx_mysql_thread_id <> ?";

@@ -54,6 +54,7 @@ struct throttle {
 
 	/* the probe's last samples; *_err non-empty when the sample failed */
 	int64_t lock_waits;
+	int64_t behind_us;        /* of those, waiting on the daemon's batch; -1 unknown */
 	int locks_known;
 	char locks_err[ERRLEN];
 	int64_t active;
@@ -268,6 +269,11 @@ static void decide(struct throttle *t)
 	if (c->throttle.max_lock_waits > 0) {
 		if (t->locks_err[0])
 			add_reason(t, THROTTLE_LOCKS, "unknown", "lock_waits unknown: %s", t->locks_err);
+		else if (t->locks_known && t->lock_waits > c->throttle.max_lock_waits &&
+			 t->behind_us >= 0)
+			add_reason(t, THROTTLE_LOCKS, "", "lock_waits %" PRId64 " > %" PRId64
+				   " (%" PRId64 " behind backfilld)", t->lock_waits,
+				   c->throttle.max_lock_waits, t->behind_us);
 		else if (t->locks_known && t->lock_waits > c->throttle.max_lock_waits)
 			add_reason(t, THROTTLE_LOCKS, "", "lock_waits %" PRId64 " > %" PRId64,
 				   t->lock_waits, c->throttle.max_lock_waits);
@@ -508,8 +514,12 @@ static void probe_done(const struct db_result *res, void *arg)
 	case PROBE_LOCKS:
 		err = t->locks_err;
 		t->locks_known = res->error == DB_OK && v;
-		if (t->locks_known)
+		if (t->locks_known) {
+			const char *b = db_value(res, 0, 1);
+
 			t->lock_waits = strtoll(v, NULL, 10);
+			t->behind_us = b ? strtoll(b, NULL, 10) : -1;
+		}
 		break;
 	case PROBE_ACTIVE:
 		err = t->active_err;

@@ -72,7 +72,8 @@ char *sql_heartbeat_create(enum db_dialect d, const char *table);
 char *sql_heartbeat_write(enum db_dialect d, const char *table);
 /* params: job; one row, the microseconds */
 char *sql_heartbeat_read(enum db_dialect d, const char *table);
-/* Sessions waiting on a lock, but session $1 (ours); one row, one count. */
+/* Sessions waiting on a lock, but session $1 (ours); one row: the count and, on
+ * PostgreSQL, how many of them wait behind session $1. */
 const char *sql_lock_waits(enum db_dialect d);
 /* Active sessions (PostgreSQL: params: our session; MySQL: Threads_running, no
  * parameters, the value in column 1). */
