@@ -67,6 +67,24 @@ static void add_assignments(struct strbuf *set, struct strbuf *diff, struct db *
 	}
 }
 
+/* "(c1 TEST JOIN c2 TEST …)" over the set columns: the default guard and the
+ * rollback's guard */
+static void add_column_test(struct strbuf *sb, struct db *db, const struct config *cfg,
+			    const char *test, const char *join, int *failed)
+{
+	strbuf_add(sb, "(");
+	for (size_t i = 0; i < cfg->nset && !*failed; i++) {
+		char *col = db_quote_ident(db, cfg->set[i].column);
+
+		if (!col)
+			*failed = 1;
+		else
+			strbuf_addf(sb, "%s%s%s", i ? join : "", col, test);
+		free(col);
+	}
+	strbuf_add(sb, ")");
+}
+
 struct sql *sql_new(const struct config *cfg, struct db *db, int rollback, char *err,
 		    size_t errlen)
 {
@@ -119,35 +137,14 @@ struct sql *sql_new(const struct config *cfg, struct db *db, int rollback, char 
 
 	if (!failed && !rollback) {
 		add_assignments(&set, &diff, db, s, cfg->set, cfg->nset, &failed);
-		if (cfg->where) {
+		if (cfg->where)
 			strbuf_addf(&guard, "(%s)", cfg->where);
-		} else {
-			strbuf_add(&guard, "(");
-			for (size_t i = 0; i < cfg->nset && !failed; i++) {
-				char *col = db_quote_ident(db, cfg->set[i].column);
-
-				if (!col)
-					failed = 1;
-				else
-					strbuf_addf(&guard, "%s%s IS NULL", i ? " AND " : "", col);
-				free(col);
-			}
-			strbuf_add(&guard, ")");
-		}
+		else
+			add_column_test(&guard, db, cfg, " IS NULL", " AND ", &failed);
 	} else if (!failed) {
 		add_assignments(&set, &diff, db, s, cfg->rollback_set, cfg->nrollback_set,
 				&failed);
-		strbuf_add(&guard, "(");
-		for (size_t i = 0; i < cfg->nset && !failed; i++) {
-			char *col = db_quote_ident(db, cfg->set[i].column);
-
-			if (!col)
-				failed = 1;
-			else
-				strbuf_addf(&guard, "%s%s IS NOT NULL", i ? " OR " : "", col);
-			free(col);
-		}
-		strbuf_add(&guard, ")");
+		add_column_test(&guard, db, cfg, " IS NOT NULL", " OR ", &failed);
 	}
 
 	s->keys = strbuf_take(&keys);
