@@ -288,13 +288,13 @@ int daemon_run(struct config *cfg, const struct job_options *opt)
 	signal(SIGPIPE, SIG_IGN);
 	daemon_watch(&d, &d.sig_term, SIGTERM);
 	daemon_watch(&d, &d.sig_int, SIGINT);
-	if (opt->mode == JOB_MODE_RUN) {
+	if (opt->mode != JOB_MODE_VERIFY) {
 		daemon_watch(&d, &d.sig_usr1, SIGUSR1);
 		daemon_watch(&d, &d.sig_usr2, SIGUSR2);
 		daemon_watch(&d, &d.sig_hup, SIGHUP);
 	}
 	d.opt = opt;
-	if (opt->mode == JOB_MODE_RUN) {
+	if (opt->mode != JOB_MODE_VERIFY) {
 		int rc = daemon_listen(&d, 1);
 
 		if (rc == -EADDRINUSE) {

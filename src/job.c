@@ -40,6 +40,7 @@ enum step {
 	STEP_LOAD,
 	STEP_DELETE,
 	STEP_HIGH_WATER,
+	STEP_FORWARD,
 	STEP_INSERT,
 	STEP_RESUME,
 	STEP_LOWEST,
@@ -660,6 +661,12 @@ static void job_after_load(struct job *job, const struct db_result *res)
 				 job->name);
 			return;
 		}
+		if (job->opt.mode == JOB_MODE_ROLLBACK) {
+			const char *params[1] = { job->cfg->job };
+
+			job_send_owned(job, STEP_FORWARD, checkpoint_sql_load(job->sql), 1, params);
+			return;
+		}
 		log_info("no checkpoint for job %s: taking the high-water mark", job->name);
 		job_send_high_water(job);
 		return;
@@ -717,18 +724,14 @@ static void job_after_load(struct job *job, const struct db_result *res)
 	}
 }
 
-static void job_after_high_water(struct job *job, const struct db_result *res)
+/* A fresh checkpoint row for the range (start, job->high]. */
+static void job_insert_checkpoint(struct job *job)
 {
 	char *hw = NULL, sz[32];
 	const char *params[5];
 
 	key_clear(&job->cursor);
-	if (res->nrows > 0) {
-		if (key_from_row(&job->high, res, 0, job->cfg->nkey) < 0) {
-			job_fail(job, 1, "the key of table %s has NULL values; a key must be "
-				 "NOT NULL", job->sql->table_name);
-			return;
-		}
+	if (job->high.set) {
 		hw = key_json(job, &job->high);
 		if (!hw) {
 			job_fail(job, 1, "out of memory");
@@ -736,7 +739,6 @@ static void job_after_high_water(struct job *job, const struct db_result *res)
 		}
 		log_info("high-water mark %s", hw);
 	} else {
-		key_clear(&job->high);
 		log_info("table %s is empty: nothing to do", job->sql->table_name);
 	}
 	snprintf(sz, sizeof(sz), "%" PRId64, job->bs.size);
@@ -748,6 +750,40 @@ static void job_after_high_water(struct job *job, const struct db_result *res)
 	job->rows_done = job->batches_done = 0;
 	job_send_owned(job, STEP_INSERT, checkpoint_sql_insert(job->sql), 5, params);
 	free(hw);
+}
+
+static void job_after_high_water(struct job *job, const struct db_result *res)
+{
+	key_clear(&job->high);
+	if (res->nrows > 0 && key_from_row(&job->high, res, 0, job->cfg->nkey) < 0) {
+		job_fail(job, 1, "the key of table %s has NULL values; a key must be NOT NULL",
+			 job->sql->table_name);
+		return;
+	}
+	job_insert_checkpoint(job);
+}
+
+/* Rollback: the range is the forward job's, as its checkpoint row recorded it. */
+static void job_after_forward(struct job *job, const struct db_result *res)
+{
+	struct checkpoint_row row;
+
+	if (checkpoint_row_parse(res, &row) < 0) {
+		log_info("job %s has no checkpoint: rolling back up to the current largest key",
+			 job->cfg->job);
+		job_send_high_water(job);
+		return;
+	}
+	if (key_from_json(&job->high, row.high_water, job->cfg->nkey) < 0) {
+		job_fail(job, 1, "checkpoint row of job %s holds an unreadable high_water (%s)",
+			 job->cfg->job, row.high_water ? row.high_water : "NULL");
+		checkpoint_row_clear(&row);
+		return;
+	}
+	log_info("rolling back the range of job %s (state %s, %" PRId64 " rows done)",
+		 job->cfg->job, row.state, row.rows_done);
+	checkpoint_row_clear(&row);
+	job_insert_checkpoint(job);
 }
 
 static void job_begin_running(struct job *job)
@@ -1183,7 +1219,8 @@ static void job_db_cb(const struct db_result *res, void *arg)
 		if (!job->sql) {
 			char err[256];
 
-			job->sql = sql_new(job->cfg, job->db, 0, err, sizeof(err));
+			job->sql = sql_new(job->cfg, job->db, job->opt.mode == JOB_MODE_ROLLBACK, err,
+					   sizeof(err));
 			if (!job->sql) {
 				job_fail(job, 1, "%s", err);
 				return;
@@ -1256,7 +1293,16 @@ static void job_db_cb(const struct db_result *res, void *arg)
 		job_after_load(job, res);
 		return;
 	case STEP_DELETE:
+		if (job->opt.mode == JOB_MODE_ROLLBACK) {
+			const char *params[1] = { job->cfg->job };
+
+			job_send_owned(job, STEP_FORWARD, checkpoint_sql_load(job->sql), 1, params);
+			return;
+		}
 		job_send_high_water(job);
+		return;
+	case STEP_FORWARD:
+		job_after_forward(job, res);
 		return;
 	case STEP_HIGH_WATER:
 		if (job->opt.mode == JOB_MODE_VERIFY) {
@@ -1355,7 +1401,8 @@ struct job *job_new(struct ev_loop *loop, const struct config *cfg,
 	job->exit_code = 1;
 	job->last_batch_ms = -1;
 	job->started_wall = time(NULL);
-	snprintf(job->name, sizeof(job->name), "%s", cfg->job);
+	snprintf(job->name, sizeof(job->name), "%s%s", cfg->job,
+		 opt->mode == JOB_MODE_ROLLBACK ? ":rollback" : "");
 	snprintf(job->lock_name, sizeof(job->lock_name), "backfilld:%s", cfg->job);
 	gethostname(host, sizeof(host) - 1);
 	snprintf(job->owner, sizeof(job->owner), "%s:%ld", host, (long)getpid());
@@ -1374,7 +1421,7 @@ struct job *job_new(struct ev_loop *loop, const struct config *cfg,
 		free(job);
 		return NULL;
 	}
-	if (opt->mode == JOB_MODE_RUN) {
+	if (opt->mode != JOB_MODE_VERIFY) {
 		job->thr = throttle_new(loop, cfg, job->name, job_throttle_changed, job);
 		if (!job->thr) {
 			db_free(job->db);
@@ -1417,7 +1464,9 @@ int job_start(struct job *job)
 	log_info("starting job %s on table %s%s%s (%s)", job->name,
 		 job->cfg->table.schema ? job->cfg->table.schema : "",
 		 job->cfg->table.schema ? "." : "", job->cfg->table.name,
-		 job->opt.mode == JOB_MODE_VERIFY ? "verify" : "run");
+		 job->opt.mode == JOB_MODE_VERIFY	? "verify"
+		 : job->opt.mode == JOB_MODE_ROLLBACK ? "rollback"
+							: "run");
 	job_connect(job);
 	return 0;
 }

@@ -12,6 +12,7 @@
 static const char usage[] =
 	"usage: backfilld run    -c JOB.yaml [--reset]   run the job until done\n"
 	"       backfilld verify -c JOB.yaml [--json]    count pending / diverged rows\n"
+	"       backfilld rollback -c JOB.yaml [--reset] the inverse job (rollback.set), batched\n"
 	"       backfilld status [-c JOB.yaml | -s SOCKET] [--json]\n"
 	"       backfilld pause  [-c JOB.yaml | -s SOCKET]   after the batch in flight\n"
 	"       backfilld resume [-c JOB.yaml | -s SOCKET]\n"
@@ -94,6 +95,12 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "run") == 0) {
 		opt.mode = JOB_MODE_RUN;
+		if (opt.json) {
+			fprintf(stderr, "backfilld: --json goes with verify\n");
+			return 2;
+		}
+	} else if (strcmp(cmd, "rollback") == 0) {
+		opt.mode = JOB_MODE_ROLLBACK;
 		if (opt.json) {
 			fprintf(stderr, "backfilld: --json goes with verify\n");
 			return 2;

@@ -22,6 +22,8 @@ struct progress;
 enum job_mode {
 	JOB_MODE_RUN,      /* backfill: apply set over the range */
 	JOB_MODE_VERIFY,   /* count pending and diverged rows, read only */
+	JOB_MODE_ROLLBACK, /* the inverse: rollback.set over the forward job's range,
+			      guarded by "some set column IS NOT NULL", as job "<job>:rollback" */
 };
 
 enum job_state {
