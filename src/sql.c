@@ -355,7 +355,11 @@ const char *sql_active(enum db_dialect d)
 		return "SELECT count(*) FROM pg_catalog.pg_stat_activity"
 		       " WHERE state = 'active' AND backend_type = 'client backend'"
 		       " AND pid <> pg_backend_pid() AND pid <> $1::int";
-	return "SHOW GLOBAL STATUS LIKE 'Threads_running'";
+	/* Threads_running would count our own batch and the replication threads */
+	return "SELECT COUNT(*) FROM information_schema.PROCESSLIST"
+	       " WHERE COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump', 'Binlog Dump GTID',"
+	       " 'Slave_IO', 'Slave_SQL', 'Slave_worker', 'Connect')"
+	       " AND ID <> CONNECTION_ID() AND ID <> ?";
 }
 
 const char *sql_lag_fallback(enum db_dialect d)

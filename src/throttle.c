@@ -223,17 +223,22 @@ static void decide(struct throttle *t)
 			struct tconn *r = &t->replicas[i];
 			double lag;
 
+			char key[200];
+
 			if (!r->up) {
+				snprintf(key, sizeof(key), "%s unreachable%s", r->name,
+					 r->error[0] ? "" : " yet");
 				if (r->error[0])
-					add_reason(t, THROTTLE_LAG, r->name, "replica %s unreachable: %s",
+					add_reason(t, THROTTLE_LAG, key, "replica %s unreachable: %s",
 						   r->name, r->error);
 				else
-					add_reason(t, THROTTLE_LAG, r->name, "replica %s: connecting",
+					add_reason(t, THROTTLE_LAG, key, "replica %s: connecting",
 						   r->name);
 				continue;
 			}
 			if (!r->have_value) {
-				add_reason(t, THROTTLE_LAG, r->name, "replica %s: %s", r->name,
+				snprintf(key, sizeof(key), "%s unread", r->name);
+				add_reason(t, THROTTLE_LAG, key, "replica %s: %s", r->name,
 					   r->error[0] ? r->error : "no heartbeat read yet");
 				continue;
 			}
@@ -523,14 +528,9 @@ static void probe_done(const struct db_result *res, void *arg)
 		break;
 	case PROBE_ACTIVE:
 		err = t->active_err;
-		if (t->dialect == DB_DIALECT_MYSQL)
-			v = db_value(res, 0, 1);
 		t->active_known = res->error == DB_OK && v;
-		if (t->active_known) {
+		if (t->active_known)
 			t->active = strtoll(v, NULL, 10);
-			if (t->dialect == DB_DIALECT_MYSQL && t->active > 0)
-				t->active--; /* our own probe is running too */
-		}
 		break;
 	case PROBE_QUERY: {
 		char *end = NULL;
@@ -619,7 +619,7 @@ static void probe_next(struct tconn *c)
 			break;
 		case PROBE_ACTIVE:
 			if (cfg->throttle.max_active > 0)
-				sql = sql_active(t->dialect), n = t->dialect == DB_DIALECT_POSTGRES;
+				sql = sql_active(t->dialect), n = 1;
 			break;
 		case PROBE_QUERY:
 			if (cfg->throttle.query && *cfg->throttle.query)
@@ -783,6 +783,8 @@ void throttle_start(struct throttle *t, long own_session)
 	/* the first samples right away; a replica's first read follows its connect */
 	ev_timer_set(&t->check_timer, 0., (double)t->cfg->throttle.check_interval_ms / 1000.0);
 	ev_timer_start(t->loop, &t->check_timer);
+	/* decided before the first batch: a replica not read yet holds it back */
+	decide(t);
 }
 
 void throttle_set_own_session(struct throttle *t, long own_session)

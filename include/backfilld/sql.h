@@ -75,8 +75,7 @@ char *sql_heartbeat_read(enum db_dialect d, const char *table);
 /* Sessions waiting on a lock, but session $1 (ours); one row: the count and, on
  * PostgreSQL, how many of them wait behind session $1. */
 const char *sql_lock_waits(enum db_dialect d);
-/* Active sessions (PostgreSQL: params: our session; MySQL: Threads_running, no
- * parameters, the value in column 1). */
+/* Active client sessions but ours (this one and session $1); one row, one count. */
 const char *sql_active(enum db_dialect d);
 /* Replication lag without replicas configured: PostgreSQL: (replicas, lag ms,
  * bytes) from pg_stat_replication; MySQL: SHOW SLAVE STATUS. No parameters. */

@@ -9,7 +9,7 @@
  *    pg_stat_replication on a PostgreSQL primary, SHOW SLAVE STATUS on a MySQL
  *    server that is itself a replica;
  *  - lock waits (sessions waiting on locks, but the daemon's own);
- *  - active sessions / Threads_running;
+ *  - active client sessions (pg_stat_activity / the process list);
  *  - a custom query's number, and a time window. */
 #ifndef BACKFILLD_THROTTLE_H
 #define BACKFILLD_THROTTLE_H
