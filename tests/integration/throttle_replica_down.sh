@@ -111,26 +111,7 @@ on_exit() {
 trap on_exit EXIT
 replica_up 30 || it_fail "the replica does not replicate before the test"
 
-# --- status json -------------------------------------------------------------------------
-# jget JSON FIELD: a scalar of the daemon's one-line status json (number, null or a
-# string without quotes in it); the server parses the arrays (jreasons)
-jget() {
-	local re="\"$2\":(\"[^\"]*\"|[^,}]*)" v
-	[[ "$1" =~ $re ]] || return 1
-	v=${BASH_REMATCH[1]}
-	v=${v#\"}
-	printf '%s' "${v%\"}"
-}
-jreasons() {
-	if it_pg; then
-		it_sql "SELECT jsonb_array_elements_text(\$j\$$1\$j\$::jsonb -> 'throttle_reasons')"
-	else
-		it_sql "SELECT r FROM JSON_TABLE('$(printf '%s' "$1" | sed "s/'/''/g; s/\\\\/\\\\\\\\/g")',
-			'\$.throttle_reasons[*]' COLUMNS (r TEXT PATH '\$')) t"
-	fi
-}
 status_json() { "$BACKFILLD_BIN" status --json -s "$sock" 2>/dev/null; }
-fcmp() { awk "BEGIN { exit !($1) }"; }
 J="" J_RUNNING="" T_SEEN=0
 # wait_state STATE SECONDS: polls status json every 50 ms until the state is STATE;
 # J is that answer and T_SEEN its time (ms), J_RUNNING the last answer in state
@@ -140,7 +121,7 @@ wait_state() {
 	while :; do
 		J=$(status_json) || J=""
 		now=$(it_now_ms)
-		s=$(jget "$J" state) || s="?"
+		s=$(it_jget "$J" state) || s="?"
 		[[ "$s" == running ]] && J_RUNNING=$J
 		if [[ "$s" == "$1" ]]; then
 			T_SEEN=$now
@@ -189,7 +170,7 @@ it_start "$IT_DIR/run.log" run -c "$IT_DIR/job.yaml"
 deadline=$((SECONDS + 20))
 while :; do
 	wait_state running 10
-	(($(jget "$J" batches_done) >= 10)) && [[ "$(jget "$J" rows_per_sec)" != null ]] && break
+	(($(it_jget "$J" batches_done) >= 10)) && [[ "$(it_jget "$J" rows_per_sec)" != null ]] && break
 	((SECONDS < deadline)) || it_fail "fewer than 10 batches in 20 s"
 	sleep 0.05
 done
@@ -198,14 +179,14 @@ replica_stop || it_fail "cannot stop the replica"
 t_stopped=$(it_now_ms)
 it_log "replica stopped in $((t_stopped - t_stop)) ms"
 wait_state throttled 10
-rate_before=$(jget "$J_RUNNING" rows_per_sec)
+rate_before=$(it_jget "$J_RUNNING" rows_per_sec)
 it_log "throttled $((T_SEEN - t_stopped)) ms after the replica was gone"
 # the next heartbeat read (one check interval) finds the connection gone; the state
 # changes at the next batch boundary; MariaDB's SHUTDOWN closes connections before
 # the process is gone, so the throttle may have engaged before t_stopped
 it_le $((T_SEEN - t_stopped)) $((2 * CHECK_MS + 100 + 500)) "ms from the replica's stop to state throttled"
 t_throttled=$T_SEEN
-reasons=$(jreasons "$J")
+reasons=$(it_jreasons "$J")
 [[ "$reasons" =~ $unreachable_re ]] || it_fail "throttle_reasons with the replica down: [$reasons]"
 IT_CHECKS=$((IT_CHECKS + 1))
 it_wait_sql 5 "SELECT state FROM backfilld_checkpoint WHERE job = '$IT_NAME'" throttled
@@ -218,16 +199,16 @@ grep -qE "throttled: (.*; )?replica ${replica_host//./\\.}:$replica_port unreach
 IT_CHECKS=$((IT_CHECKS + 1))
 
 b1=$(it_ckpt batches_done)
-s1=$(jget "$J" batches_done)
+s1=$(it_jget "$J" batches_done)
 sleep 2
 it_eq "$(it_ckpt batches_done)" "$b1" "batches committed (checkpoint) in 2 s with the replica down"
 J=$(status_json)
-it_eq "$(jget "$J" batches_done)" "$s1" "batches committed (status) in 2 s with the replica down"
-it_eq "$(jget "$J" state)" throttled "state with the replica down for 2 s"
-[[ "$(jreasons "$J")" =~ $unreachable_re ]] || it_fail "throttle_reasons after 2 s: $J"
+it_eq "$(it_jget "$J" batches_done)" "$s1" "batches committed (status) in 2 s with the replica down"
+it_eq "$(it_jget "$J" state)" throttled "state with the replica down for 2 s"
+[[ "$(it_jreasons "$J")" =~ $unreachable_re ]] || it_fail "throttle_reasons after 2 s: $J"
 IT_CHECKS=$((IT_CHECKS + 1))
 m=$(metric "$IT_NAME" replication_lag)
-fcmp "${m:-0} >= 2" || it_fail "backfilld_throttled_seconds_total{reason=\"replication_lag\"} = [$m] after 2 s throttled"
+it_fcmp "${m:-0} >= 2" || it_fail "backfilld_throttled_seconds_total{reason=\"replication_lag\"} = [$m] after 2 s throttled"
 IT_CHECKS=$((IT_CHECKS + 1))
 # twice the active time throttled at least: a rate counting it would fall to a third
 active_ms=$((t_throttled - t_start))
@@ -242,14 +223,14 @@ it_log "released $((T_SEEN - t_restart)) ms after the replica was started"
 it_contains "$IT_DIR/run.log" "reconnected" "log line of the throttle's reconnect"
 it_contains "$IT_DIR/run.log" "throttle released after" "log line when released"
 deadline=$((SECONDS + 10))
-until (($(jget "$J" batches_done) > s1)); do
+until (($(it_jget "$J" batches_done) > s1)); do
 	((SECONDS < deadline)) || it_fail "no batch after the release"
 	sleep 0.05
 	J=$(status_json)
 done
-rate_after=$(jget "$J" rows_per_sec)
-it_log "rows_per_sec before $rate_before, after $rate_after (throttled $(jget "$J" throttled_seconds) s)"
-fcmp "$rate_after * 2 >= $rate_before && $rate_after <= 2 * $rate_before" ||
+rate_after=$(it_jget "$J" rows_per_sec)
+it_log "rows_per_sec before $rate_before, after $rate_after (throttled $(it_jget "$J" throttled_seconds) s)"
+it_fcmp "$rate_after * 2 >= $rate_before && $rate_after <= 2 * $rate_before" ||
 	it_fail "rows_per_sec $rate_before before the throttle, $rate_after after: the throttled time counts"
 IT_CHECKS=$((IT_CHECKS + 1))
 wait "$IT_PID"
@@ -270,13 +251,13 @@ sed -e "s/^job: .*/job: ${IT_NAME}_2/" -e 's/^  new_status: old_status$/  new2: 
 replica_stop || it_fail "cannot stop the replica (phase 2)"
 it_start "$IT_DIR/run.log" run -c "$IT_DIR/job2.yaml"
 wait_state throttled 10
-reasons=$(jreasons "$J")
+reasons=$(it_jreasons "$J")
 [[ "$reasons" =~ $unreachable_re ]] || it_fail "throttle_reasons when started with the replica down: [$reasons]"
 IT_CHECKS=$((IT_CHECKS + 1))
 sleep 2
 J=$(status_json)
-it_eq "$(jget "$J" state)" throttled "state 2 s after a start with the replica down"
-early=$(jget "$J" batches_done)
+it_eq "$(it_jget "$J" state)" throttled "state 2 s after a start with the replica down"
+early=$(it_jget "$J" batches_done)
 early_ck=$(it_ckpt batches_done "${IT_NAME}_2")
 replica_start || it_fail "cannot start the replica again (phase 2)"
 wait_state running 25

@@ -70,27 +70,7 @@ trap on_exit EXIT
 replica_start_apply >/dev/null 2>&1
 wait_caught_up 30 || it_fail "the replica has not caught up with the primary before the test"
 
-# jget JSON FIELD: a scalar of the daemon's one-line status json (number, null or a
-# string without quotes in it); the server parses the arrays (jreasons)
-jget() {
-	local re="\"$2\":(\"[^\"]*\"|[^,}]*)" v
-	[[ "$1" =~ $re ]] || return 1
-	v=${BASH_REMATCH[1]}
-	v=${v#\"}
-	printf '%s' "${v%\"}"
-}
-# jreasons JSON: the throttle_reasons array, one per line, parsed by the server
-jreasons() {
-	if it_pg; then
-		it_sql "SELECT jsonb_array_elements_text(\$j\$$1\$j\$::jsonb -> 'throttle_reasons')"
-	else
-		it_sql "SELECT r FROM JSON_TABLE('$(printf '%s' "$1" | sed "s/'/''/g; s/\\\\/\\\\\\\\/g")',
-			'\$.throttle_reasons[*]' COLUMNS (r TEXT PATH '\$')) t"
-	fi
-}
 status_json() { "$BACKFILLD_BIN" status --json -s "$sock" 2>/dev/null; }
-# fcmp EXPR: a comparison of decimals, by awk (exit status)
-fcmp() { awk "BEGIN { exit !($1) }"; }
 
 # wait_state STATE SECONDS: polls status json every 50 ms until the state is STATE;
 # J is that answer and T_SEEN its time (ms), J_RUNNING the last answer in state
@@ -101,8 +81,8 @@ wait_state() {
 	while :; do
 		J=$(status_json) || J=""
 		now=$(it_now_ms)
-		s=$(jget "$J" state) || s="?"
-		echo "$now $s $(jget "$J" batches_done)" >>"$IT_DIR/states.txt"
+		s=$(it_jget "$J" state) || s="?"
+		echo "$now $s $(it_jget "$J" batches_done)" >>"$IT_DIR/states.txt"
 		[[ "$s" == running ]] && J_RUNNING=$J
 		if [[ "$s" == "$1" ]]; then
 			T_SEEN=$now
@@ -196,14 +176,14 @@ wait_state running 20
 deadline=$((SECONDS + 20))
 while :; do
 	wait_state running 5
-	b=$(jget "$J" batches_done)
-	((b >= 12)) && [[ "$(jget "$J" rows_per_sec)" != null ]] && break
+	b=$(it_jget "$J" batches_done)
+	((b >= 12)) && [[ "$(it_jget "$J" rows_per_sec)" != null ]] && break
 	((SECONDS < deadline)) || it_fail "fewer than 12 batches in 20 s"
 	sleep 0.05
 done
-lag_ms=$(jget "$J" replication_lag_ms)
+lag_ms=$(it_jget "$J" replication_lag_ms)
 [[ "$lag_ms" != null ]] || it_fail "replication_lag_ms not measured while running with a replica: $J"
-it_eq "$(jget "$J" lag_source)" "heartbeat on $replica_host:$replica_port" "lag_source"
+it_eq "$(it_jget "$J" lag_source)" "heartbeat on $replica_host:$replica_port" "lag_source"
 
 # --- the replica stops applying: throttled ----------------------------------------------
 t_pause=$(it_now_ms)
@@ -212,7 +192,7 @@ t_paused=$(it_now_ms)
 wait_state throttled 10
 t_throttled=$T_SEEN
 J_BEFORE=$J_RUNNING
-rate_before=$(jget "$J_BEFORE" rows_per_sec)
+rate_before=$(it_jget "$J_BEFORE" rows_per_sec)
 it_log "throttled $((t_throttled - t_paused)) ms after the replica stopped applying"
 # the lag passes max_replication_lag at the latest MAX_LAG_MS after the stop (the
 # newest heartbeat applied is no younger than that); a check interval later the
@@ -220,7 +200,7 @@ it_log "throttled $((t_throttled - t_paused)) ms after the replica stopped apply
 # interval); the state changes at the next batch boundary (batch.sleep)
 it_le $((t_throttled - t_paused)) $((MAX_LAG_MS + 2 * CHECK_MS + SLEEP_MS)) \
 	"ms from the replica's stop to state throttled (max_replication_lag + 2 check intervals + batch.sleep)"
-reasons=$(jreasons "$J")
+reasons=$(it_jreasons "$J")
 lag_re="^replication_lag [0-9]+\.[0-9]{2}s > 1\.00s on ${replica_host//./\\.}:$replica_port\$"
 [[ "$reasons" =~ $lag_re ]] ||
 	it_fail "throttle_reasons while the replica stands still: [$reasons]"
@@ -237,21 +217,21 @@ IT_CHECKS=$((IT_CHECKS + 1))
 
 # no batch commits while the replica stands still
 b1=$(it_ckpt batches_done)
-s1=$(jget "$(status_json)" batches_done)
+s1=$(it_jget "$(status_json)" batches_done)
 sleep 2
 it_eq "$(it_ckpt batches_done)" "$b1" "batches committed (checkpoint) in 2 s while throttled"
 J=$(status_json)
-it_eq "$(jget "$J" batches_done)" "$s1" "batches committed (status) in 2 s while throttled"
-it_eq "$(jget "$J" state)" throttled "state after 2 s"
-lag_now=$(jget "$J" replication_lag_ms)
-fcmp "$lag_now > $MAX_LAG_MS" || it_fail "replication_lag_ms while throttled: $lag_now"
+it_eq "$(it_jget "$J" batches_done)" "$s1" "batches committed (status) in 2 s while throttled"
+it_eq "$(it_jget "$J" state)" throttled "state after 2 s"
+lag_now=$(it_jget "$J" replication_lag_ms)
+it_fcmp "$lag_now > $MAX_LAG_MS" || it_fail "replication_lag_ms while throttled: $lag_now"
 IT_CHECKS=$((IT_CHECKS + 1))
 # metrics: the time counts as replication_lag, nothing else
 "$BACKFILLD_BIN" metrics -s "$sock" >"$IT_DIR/metrics.txt" || it_fail "metrics failed"
 m_lag=$(sed -n "s/^backfilld_throttled_seconds_total{job=\"$IT_NAME\",reason=\"replication_lag\"} //p" "$IT_DIR/metrics.txt")
 m_locks=$(sed -n "s/^backfilld_throttled_seconds_total{job=\"$IT_NAME\",reason=\"lock_waits\"} //p" "$IT_DIR/metrics.txt")
-fcmp "${m_lag:-0} >= 2" || it_fail "backfilld_throttled_seconds_total{reason=\"replication_lag\"} = [$m_lag] after 2 s throttled"
-fcmp "${m_locks:--1} == 0" || it_fail "backfilld_throttled_seconds_total{reason=\"lock_waits\"} = [$m_locks]"
+it_fcmp "${m_lag:-0} >= 2" || it_fail "backfilld_throttled_seconds_total{reason=\"replication_lag\"} = [$m_lag] after 2 s throttled"
+it_fcmp "${m_locks:--1} == 0" || it_fail "backfilld_throttled_seconds_total{reason=\"lock_waits\"} = [$m_locks]"
 IT_CHECKS=$((IT_CHECKS + 2))
 
 # stay throttled for twice the active time so far: rows_per_sec that counted the
@@ -269,17 +249,17 @@ it_contains "$IT_DIR/run.log" "throttle released after" "log line when released"
 it_wait_sql 5 "SELECT CONCAT_WS(' ', state, COALESCE(throttle_reasons, '-')) FROM backfilld_checkpoint WHERE job = '$IT_NAME'" "running -"
 # the first answer after a batch committed since: rate over active time only
 deadline=$((SECONDS + 10))
-until (($(jget "$J" batches_done) > s1)); do
+until (($(it_jget "$J" batches_done) > s1)); do
 	((SECONDS < deadline)) || it_fail "no batch after the release"
 	sleep 0.05
 	J=$(status_json)
 done
-rate_after=$(jget "$J" rows_per_sec)
-it_log "rows_per_sec before the throttle $rate_before, after the release $rate_after (throttled $(jget "$J" throttled_seconds) s)"
-fcmp "$rate_after * 2 >= $rate_before && $rate_after <= 2 * $rate_before" ||
+rate_after=$(it_jget "$J" rows_per_sec)
+it_log "rows_per_sec before the throttle $rate_before, after the release $rate_after (throttled $(it_jget "$J" throttled_seconds) s)"
+it_fcmp "$rate_after * 2 >= $rate_before && $rate_after <= 2 * $rate_before" ||
 	it_fail "rows_per_sec $rate_before before the throttle, $rate_after after: the throttled time counts"
 IT_CHECKS=$((IT_CHECKS + 1))
-[[ $(jreasons "$J") == "" ]] || it_fail "throttle reasons after the release: $J"
+[[ $(it_jreasons "$J") == "" ]] || it_fail "throttle reasons after the release: $J"
 IT_CHECKS=$((IT_CHECKS + 1))
 
 wait "$IT_PID"

@@ -21,26 +21,8 @@ on_exit() {
 trap on_exit EXIT
 
 # --- helpers -------------------------------------------------------------------------------
-# jget JSON FIELD: a scalar of the daemon's one-line status json (number, null or a
-# string without quotes in it); the server parses the arrays (jreasons)
-jget() {
-	local re="\"$2\":(\"[^\"]*\"|[^,}]*)" v
-	[[ "$1" =~ $re ]] || return 1
-	v=${BASH_REMATCH[1]}
-	v=${v#\"}
-	printf '%s' "${v%\"}"
-}
-jreasons() {
-	if it_pg; then
-		it_sql "SELECT jsonb_array_elements_text(\$j\$$1\$j\$::jsonb -> 'throttle_reasons')"
-	else
-		it_sql "SELECT r FROM JSON_TABLE('$(printf '%s' "$1" | sed "s/'/''/g; s/\\\\/\\\\\\\\/g")',
-			'\$.throttle_reasons[*]' COLUMNS (r TEXT PATH '\$')) t"
-	fi
-}
 status_json() { "$BACKFILLD_BIN" status --json -s "$sock" 2>/dev/null; }
 ask() { "$BACKFILLD_BIN" "$@" -s "$sock"; }
-fcmp() { awk "BEGIN { exit !($1) }"; }
 J="" J_RUNNING=""
 # wait_state STATE SECONDS: polls status json every 50 ms until the state is STATE;
 # J is that answer, J_RUNNING the last answer in state running so far
@@ -49,7 +31,7 @@ wait_state() {
 	while :; do
 		J=$(status_json) || J=""
 		now=$(it_now_ms)
-		s=$(jget "$J" state) || s="?"
+		s=$(it_jget "$J" state) || s="?"
 		[[ "$s" == running ]] && J_RUNNING=$J
 		[[ "$s" == "$1" ]] && return 0
 		((now < deadline)) || it_fail "state $1 not reached in $2 s (last: $s; log: $(tail -n 3 "$IT_DIR/run.log"))"
@@ -68,8 +50,8 @@ REASON="" RATE_BEFORE=""
 throttled_by() {
 	local kind=$1 re=$2 what=$3 reasons ck b1 s1 m
 	wait_state throttled 10
-	RATE_BEFORE=$(jget "$J_RUNNING" rows_per_sec)
-	reasons=$(jreasons "$J")
+	RATE_BEFORE=$(it_jget "$J_RUNNING" rows_per_sec)
+	reasons=$(it_jreasons "$J")
 	REASON=$(grep -E "^$re\$" <<<"$reasons" | head -n 1)
 	[[ -n "$REASON" ]] || it_fail "$what: throttle_reasons [$reasons] lack /$re/"
 	IT_CHECKS=$((IT_CHECKS + 1))
@@ -81,31 +63,31 @@ throttled_by() {
 		it_fail "$what: no log line 'throttled: …$re': $(grep 'throttled:' "$IT_DIR/run.log" | tail -n 3)"
 	IT_CHECKS=$((IT_CHECKS + 1))
 	b1=$(it_ckpt batches_done)
-	s1=$(jget "$J" batches_done)
+	s1=$(it_jget "$J" batches_done)
 	sleep 1.5
 	it_eq "$(it_ckpt batches_done)" "$b1" "$what: batches committed (checkpoint) in 1.5 s while throttled"
 	J=$(status_json)
-	it_eq "$(jget "$J" batches_done)" "$s1" "$what: batches committed (status) in 1.5 s while throttled"
-	it_eq "$(jget "$J" state)" throttled "$what: state 1.5 s later"
+	it_eq "$(it_jget "$J" batches_done)" "$s1" "$what: batches committed (status) in 1.5 s while throttled"
+	it_eq "$(it_jget "$J" state)" throttled "$what: state 1.5 s later"
 	m=$(metric "$kind")
-	fcmp "${m:-0} >= 1.5" || it_fail "$what: backfilld_throttled_seconds_total{reason=\"$kind\"} = [$m] after 1.5 s throttled"
+	it_fcmp "${m:-0} >= 1.5" || it_fail "$what: backfilld_throttled_seconds_total{reason=\"$kind\"} = [$m] after 1.5 s throttled"
 	IT_CHECKS=$((IT_CHECKS + 1))
 }
 # released WHAT: running again by itself, the checkpoint row says so, a batch commits
 released() {
 	local b
-	b=$(jget "$J" batches_done)
+	b=$(it_jget "$J" batches_done)
 	wait_state running 15
 	it_wait_sql 5 "SELECT CONCAT_WS(' ', state, COALESCE(throttle_reasons, '-')) FROM backfilld_checkpoint WHERE job = '$IT_NAME'" "running -"
 	local deadline=$((SECONDS + 10))
-	until (($(jget "$J" batches_done) > b)); do
+	until (($(it_jget "$J" batches_done) > b)); do
 		((SECONDS < deadline)) || it_fail "$1: no batch after the release"
 		sleep 0.05
 		J=$(status_json)
 	done
-	[[ "$(jreasons "$J")" == "" ]] || it_fail "$1: throttle reasons after the release: $J"
+	[[ "$(it_jreasons "$J")" == "" ]] || it_fail "$1: throttle reasons after the release: $J"
 	IT_CHECKS=$((IT_CHECKS + 1))
-	it_log "$1: rows_per_sec $RATE_BEFORE before, $(jget "$J" rows_per_sec) after (throttled $(jget "$J" throttled_seconds) s in all)"
+	it_log "$1: rows_per_sec $RATE_BEFORE before, $(it_jget "$J" rows_per_sec) after (throttled $(it_jget "$J" throttled_seconds) s in all)"
 }
 # the kinds not exercised yet have counted no time
 untouched() {
@@ -141,13 +123,13 @@ it_start "$IT_DIR/run.log" run -c "$IT_DIR/job.yaml"
 deadline=$((SECONDS + 20))
 while :; do
 	wait_state running 10
-	(($(jget "$J" batches_done) >= 10)) && [[ "$(jget "$J" rows_per_sec)" != null ]] && break
+	(($(it_jget "$J" batches_done) >= 10)) && [[ "$(it_jget "$J" rows_per_sec)" != null ]] && break
 	((SECONDS < deadline)) || it_fail "fewer than 10 batches in 20 s"
 	sleep 0.05
 done
-[[ "$(jreasons "$J")" == "" ]] || it_fail "throttle reasons before any signal: $J"
+[[ "$(it_jreasons "$J")" == "" ]] || it_fail "throttle reasons before any signal: $J"
 IT_CHECKS=$((IT_CHECKS + 1))
-lw=$(jget "$J" lock_waits)
+lw=$(it_jget "$J" lock_waits)
 [[ "$lw" =~ ^[0-9]+$ ]] || it_fail "lock_waits not measured with max_lock_waits 2: $J"
 IT_CHECKS=$((IT_CHECKS + 1))
 
@@ -187,7 +169,7 @@ it_le 4 "$n" "lock_waits in the reason (four sessions queue)"
 if [[ "$REASON" == *" behind backfilld)" ]]; then
 	it_eq "${REASON##*(}" "0 behind backfilld)" "sessions waiting behind the daemon's batch (they wait for the holder)"
 fi
-lw=$(jget "$J" lock_waits)
+lw=$(it_jget "$J" lock_waits)
 it_le 3 "$lw" "status json lock_waits while four sessions queue"
 untouched query window active_sessions
 before_all=$RATE_BEFORE
@@ -236,23 +218,23 @@ throttled_by window "outside window $window" "window"
 out=$(ask set throttle.window=)
 it_eq "$out" "OK throttle.window=" "set throttle.window= (none)"
 released "window"
-rate_after=$(jget "$J" rows_per_sec)
-throttled_s=$(jget "$J" throttled_seconds)
+rate_after=$(it_jget "$J" rows_per_sec)
+throttled_s=$(it_jget "$J" throttled_seconds)
 # throttled for longer than the job has run: a rate counting that time would have
 # fallen by more than half
 it_log "rows_per_sec $before_all before the first throttle, $rate_after after the last ($throttled_s s throttled)"
-fcmp "$rate_after * 2 >= $before_all && $rate_after <= 2 * $before_all" ||
+it_fcmp "$rate_after * 2 >= $before_all && $rate_after <= 2 * $before_all" ||
 	it_fail "rows_per_sec $before_all before the throttles, $rate_after after: the throttled time counts"
 IT_CHECKS=$((IT_CHECKS + 1))
 # every kind has its time; reason="any" is no less than the longest of them
 "$BACKFILLD_BIN" metrics -s "$sock" >"$IT_DIR/metrics.txt"
 for k in lock_waits query active_sessions window; do
 	m=$(sed -n "s/^backfilld_throttled_seconds_total{job=\"$IT_NAME\",reason=\"$k\"} //p" "$IT_DIR/metrics.txt")
-	fcmp "${m:-0} >= 1.5" || it_fail "backfilld_throttled_seconds_total{reason=\"$k\"} = [$m] at the end"
+	it_fcmp "${m:-0} >= 1.5" || it_fail "backfilld_throttled_seconds_total{reason=\"$k\"} = [$m] at the end"
 	IT_CHECKS=$((IT_CHECKS + 1))
 done
 any=$(sed -n "s/^backfilld_throttled_seconds_total{job=\"$IT_NAME\",reason=\"any\"} //p" "$IT_DIR/metrics.txt")
-fcmp "${any:-0} >= 6" || it_fail "backfilld_throttled_seconds_total{reason=\"any\"} = [$any] after four throttles of 1.5 s and more"
+it_fcmp "${any:-0} >= 6" || it_fail "backfilld_throttled_seconds_total{reason=\"any\"} = [$any] after four throttles of 1.5 s and more"
 IT_CHECKS=$((IT_CHECKS + 1))
 
 wait "$IT_PID"

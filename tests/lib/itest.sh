@@ -334,3 +334,26 @@ it_json_field() {
 		it_sql "SELECT JSON_UNQUOTE(JSON_EXTRACT('$(printf '%s' "$1" | sed "s/'/''/g; s/\\\\/\\\\\\\\/g")', '\$.$2'))"
 	fi
 }
+
+# it_jget JSON FIELD: a scalar of the daemon's one-line status json (a number, null,
+# or a string without quotes in it); it_jreasons has the server parse the array
+it_jget() {
+	local re="\"$2\":(\"[^\"]*\"|[^,}]*)" v
+	[[ "$1" =~ $re ]] || return 1
+	v=${BASH_REMATCH[1]}
+	v=${v#\"}
+	printf '%s' "${v%\"}"
+}
+
+# it_jreasons JSON: the throttle_reasons of a status json, one per line
+it_jreasons() {
+	if it_pg; then
+		it_sql "SELECT jsonb_array_elements_text(\$j\$$1\$j\$::jsonb -> 'throttle_reasons')"
+	else
+		it_sql "SELECT r FROM JSON_TABLE('$(printf '%s' "$1" | sed "s/'/''/g; s/\\\\/\\\\\\\\/g")',
+			'\$.throttle_reasons[*]' COLUMNS (r TEXT PATH '\$')) t"
+	fi
+}
+
+# it_fcmp EXPR: a comparison of decimals, by awk (exit status)
+it_fcmp() { awk "BEGIN { exit !($1) }"; }
