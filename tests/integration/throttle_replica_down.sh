@@ -112,25 +112,6 @@ trap on_exit EXIT
 replica_up 30 || it_fail "the replica does not replicate before the test"
 
 status_json() { "$BACKFILLD_BIN" status --json -s "$sock" 2>/dev/null; }
-J="" J_RUNNING="" T_SEEN=0
-# wait_state STATE SECONDS: polls status json every 50 ms until the state is STATE;
-# J is that answer and T_SEEN its time (ms), J_RUNNING the last answer in state
-# running before it
-wait_state() {
-	local deadline=$(($(it_now_ms) + $2 * 1000)) s now
-	while :; do
-		J=$(status_json) || J=""
-		now=$(it_now_ms)
-		s=$(it_jget "$J" state) || s="?"
-		[[ "$s" == running ]] && J_RUNNING=$J
-		if [[ "$s" == "$1" ]]; then
-			T_SEEN=$now
-			return 0
-		fi
-		((now < deadline)) || it_fail "state $1 not reached in $2 s (last: $s; log: $(tail -n 3 "$IT_DIR/run.log"))"
-		sleep 0.05
-	done
-}
 it_pg && replica_host=$BACKFILLD_PG_HOST
 it_my && replica_host=$BACKFILLD_MY_HOST
 unreachable_re="^replica ${replica_host//./\\.}:$replica_port unreachable: .+"
@@ -169,7 +150,7 @@ t_start=$(it_now_ms)
 it_start "$IT_DIR/run.log" run -c "$IT_DIR/job.yaml"
 deadline=$((SECONDS + 20))
 while :; do
-	wait_state running 10
+	it_wait_state running 10
 	(($(it_jget "$J" batches_done) >= 10)) && [[ "$(it_jget "$J" rows_per_sec)" != null ]] && break
 	((SECONDS < deadline)) || it_fail "fewer than 10 batches in 20 s"
 	sleep 0.05
@@ -178,7 +159,7 @@ t_stop=$(it_now_ms)
 replica_stop || it_fail "cannot stop the replica"
 t_stopped=$(it_now_ms)
 it_log "replica stopped in $((t_stopped - t_stop)) ms"
-wait_state throttled 10
+it_wait_state throttled 10
 rate_before=$(it_jget "$J_RUNNING" rows_per_sec)
 it_log "throttled $((T_SEEN - t_stopped)) ms after the replica was gone"
 # the next heartbeat read (one check interval) finds the connection gone; the state
@@ -218,7 +199,7 @@ t_restart=$(it_now_ms)
 replica_start || it_fail "cannot start the replica again"
 it_log "replica accepts connections $(($(it_now_ms) - t_restart)) ms after the start"
 # the throttle reconnects with a backoff (doubling from 0.2 s up to 10 s)
-wait_state running 25
+it_wait_state running 25
 it_log "released $((T_SEEN - t_restart)) ms after the replica was started"
 it_contains "$IT_DIR/run.log" "reconnected" "log line of the throttle's reconnect"
 it_contains "$IT_DIR/run.log" "throttle released after" "log line when released"
@@ -250,7 +231,7 @@ sed -e "s/^job: .*/job: ${IT_NAME}_2/" -e 's/^  new_status: old_status$/  new2: 
 	"$IT_DIR/job.yaml" >"$IT_DIR/job2.yaml"
 replica_stop || it_fail "cannot stop the replica (phase 2)"
 it_start "$IT_DIR/run.log" run -c "$IT_DIR/job2.yaml"
-wait_state throttled 10
+it_wait_state throttled 10
 reasons=$(it_jreasons "$J")
 [[ "$reasons" =~ $unreachable_re ]] || it_fail "throttle_reasons when started with the replica down: [$reasons]"
 IT_CHECKS=$((IT_CHECKS + 1))
@@ -260,7 +241,7 @@ it_eq "$(it_jget "$J" state)" throttled "state 2 s after a start with the replic
 early=$(it_jget "$J" batches_done)
 early_ck=$(it_ckpt batches_done "${IT_NAME}_2")
 replica_start || it_fail "cannot start the replica again (phase 2)"
-wait_state running 25
+it_wait_state running 25
 wait "$IT_PID"
 it_eq "$?" 0 "run exit status (phase 2)"
 hw=$(it_ckpt hw0 "${IT_NAME}_2")

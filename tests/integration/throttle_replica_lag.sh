@@ -72,26 +72,6 @@ wait_caught_up 30 || it_fail "the replica has not caught up with the primary bef
 
 status_json() { "$BACKFILLD_BIN" status --json -s "$sock" 2>/dev/null; }
 
-# wait_state STATE SECONDS: polls status json every 50 ms until the state is STATE;
-# J is that answer and T_SEEN its time (ms), J_RUNNING the last answer in state
-# running before it. Every poll goes to states.txt as "ms state batches_done".
-J="" J_RUNNING="" T_SEEN=0
-wait_state() {
-	local deadline=$(($(it_now_ms) + $2 * 1000)) s now
-	while :; do
-		J=$(status_json) || J=""
-		now=$(it_now_ms)
-		s=$(it_jget "$J" state) || s="?"
-		echo "$now $s $(it_jget "$J" batches_done)" >>"$IT_DIR/states.txt"
-		[[ "$s" == running ]] && J_RUNNING=$J
-		if [[ "$s" == "$1" ]]; then
-			T_SEEN=$now
-			return 0
-		fi
-		((now < deadline)) || it_fail "state $1 not reached in $2 s (last: $s; log: $(tail -n 3 "$IT_DIR/run.log"))"
-		sleep 0.05
-	done
-}
 
 # --- the table, the job ------------------------------------------------------------
 it_items_matched 40000 97
@@ -172,10 +152,10 @@ IT_PIDS+=("$reader_pid")
 # --- run until the rate means something --------------------------------------------------
 t_start=$(it_now_ms)
 it_start "$IT_DIR/run.log" run -c "$IT_DIR/job.yaml"
-wait_state running 20
+it_wait_state running 20
 deadline=$((SECONDS + 20))
 while :; do
-	wait_state running 5
+	it_wait_state running 5
 	b=$(it_jget "$J" batches_done)
 	((b >= 12)) && [[ "$(it_jget "$J" rows_per_sec)" != null ]] && break
 	((SECONDS < deadline)) || it_fail "fewer than 12 batches in 20 s"
@@ -189,7 +169,7 @@ it_eq "$(it_jget "$J" lag_source)" "heartbeat on $replica_host:$replica_port" "l
 t_pause=$(it_now_ms)
 replica_stop_apply || it_fail "cannot stop the replica's apply"
 t_paused=$(it_now_ms)
-wait_state throttled 10
+it_wait_state throttled 10
 t_throttled=$T_SEEN
 J_BEFORE=$J_RUNNING
 rate_before=$(it_jget "$J_BEFORE" rows_per_sec)
@@ -242,7 +222,7 @@ while (($(it_now_ms) - t_throttled < 2 * active_ms)); do sleep 0.1; done
 # --- the replica applies again: running by itself, and done ---------------------------
 replica_start_apply || it_fail "cannot restart the replica's apply"
 t_resumed=$(it_now_ms)
-wait_state running 15
+it_wait_state running 15
 t_release=$T_SEEN
 it_log "released $((t_release - t_resumed)) ms after the replica applies again"
 it_contains "$IT_DIR/run.log" "throttle released after" "log line when released"

@@ -23,21 +23,6 @@ trap on_exit EXIT
 # --- helpers -------------------------------------------------------------------------------
 status_json() { "$BACKFILLD_BIN" status --json -s "$sock" 2>/dev/null; }
 ask() { "$BACKFILLD_BIN" "$@" -s "$sock"; }
-J="" J_RUNNING=""
-# wait_state STATE SECONDS: polls status json every 50 ms until the state is STATE;
-# J is that answer, J_RUNNING the last answer in state running so far
-wait_state() {
-	local deadline=$(($(it_now_ms) + $2 * 1000)) s now
-	while :; do
-		J=$(status_json) || J=""
-		now=$(it_now_ms)
-		s=$(it_jget "$J" state) || s="?"
-		[[ "$s" == running ]] && J_RUNNING=$J
-		[[ "$s" == "$1" ]] && return 0
-		((now < deadline)) || it_fail "state $1 not reached in $2 s (last: $s; log: $(tail -n 3 "$IT_DIR/run.log"))"
-		sleep 0.05
-	done
-}
 metric() {
 	ask metrics 2>/dev/null | sed -n "s/^backfilld_throttled_seconds_total{job=\"$IT_NAME\",reason=\"$1\"} //p"
 }
@@ -49,7 +34,7 @@ metric() {
 REASON="" RATE_BEFORE=""
 throttled_by() {
 	local kind=$1 re=$2 what=$3 reasons ck b1 s1 m
-	wait_state throttled 10
+	it_wait_state throttled 10
 	RATE_BEFORE=$(it_jget "$J_RUNNING" rows_per_sec)
 	reasons=$(it_jreasons "$J")
 	REASON=$(grep -E "^$re\$" <<<"$reasons" | head -n 1)
@@ -77,7 +62,7 @@ throttled_by() {
 released() {
 	local b
 	b=$(it_jget "$J" batches_done)
-	wait_state running 15
+	it_wait_state running 15
 	it_wait_sql 5 "SELECT CONCAT_WS(' ', state, COALESCE(throttle_reasons, '-')) FROM backfilld_checkpoint WHERE job = '$IT_NAME'" "running -"
 	local deadline=$((SECONDS + 10))
 	until (($(it_jget "$J" batches_done) > b)); do
@@ -122,7 +107,7 @@ YAML
 it_start "$IT_DIR/run.log" run -c "$IT_DIR/job.yaml"
 deadline=$((SECONDS + 20))
 while :; do
-	wait_state running 10
+	it_wait_state running 10
 	(($(it_jget "$J" batches_done) >= 10)) && [[ "$(it_jget "$J" rows_per_sec)" != null ]] && break
 	((SECONDS < deadline)) || it_fail "fewer than 10 batches in 20 s"
 	sleep 0.05

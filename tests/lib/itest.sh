@@ -357,3 +357,25 @@ it_jreasons() {
 
 # it_fcmp EXPR: a comparison of decimals, by awk (exit status)
 it_fcmp() { awk "BEGIN { exit !($1) }"; }
+
+# it_wait_state STATE SECONDS: polls `status json` on $IT_DIR/status.sock every 50 ms
+# until the job's state is STATE. Sets J (that answer), T_SEEN (its time, ms) and
+# J_RUNNING (the last answer in state running before it); every poll is appended
+# to $IT_DIR/states.txt as "ms state batches_done".
+J="" J_RUNNING="" T_SEEN=0
+it_wait_state() {
+	local deadline=$(($(it_now_ms) + $2 * 1000)) s now
+	while :; do
+		J=$("$BACKFILLD_BIN" status --json -s "$IT_DIR/status.sock" 2>/dev/null) || J=""
+		now=$(it_now_ms)
+		s=$(it_jget "$J" state) || s="?"
+		echo "$now $s $(it_jget "$J" batches_done)" >>"$IT_DIR/states.txt"
+		[[ "$s" == running ]] && J_RUNNING=$J
+		if [[ "$s" == "$1" ]]; then
+			T_SEEN=$now
+			return 0
+		fi
+		((now < deadline)) || it_fail "state $1 not reached in $2 s (last: $s; log: $(tail -n 3 "$IT_DIR/run.log"))"
+		sleep 0.05
+	done
+}
