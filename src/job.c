@@ -74,6 +74,9 @@ struct job {
 
 	struct db *db;
 	struct sql *sql;
+	/* the batch's statements that never change, built once with sql */
+	char *q_update_first, *q_update_next, *q_advance;
+	char *upper_json;     /* the batch in flight's upper bound, as the checkpoint stores it */
 	enum step step;
 	enum job_state state;
 	int exit_code;
@@ -973,23 +976,26 @@ static void job_after_bound(struct job *job, const struct db_result *res)
 	if (job->cursor.set)
 		key_params(job, &job->cursor, params, &n);
 	key_params(job, &job->upper, params, &n);
-	job_send_owned(job, STEP_UPDATE, sql_update(job->sql, !job->cursor.set), n, params);
+	job_send(job, STEP_UPDATE, job->cursor.set ? job->q_update_next : job->q_update_first, n,
+		 params);
 }
 
 static void job_after_update(struct job *job, const struct db_result *res)
 {
-	char rows[32], size[32], *cur = key_json(job, &job->upper);
-	const char *params[4] = { cur, rows, size, job->name };
+	char rows[32], size[32];
+	const char *params[4] = { NULL, rows, size, job->name };
 
-	if (!cur) {
+	free(job->upper_json);
+	job->upper_json = key_json(job, &job->upper);
+	if (!job->upper_json) {
 		job_fail(job, 1, "out of memory");
 		return;
 	}
+	params[0] = job->upper_json;
 	job->affected = res->affected;
 	snprintf(rows, sizeof(rows), "%" PRId64, res->affected);
 	snprintf(size, sizeof(size), "%" PRId64, job->batch_n);
-	job_send_owned(job, STEP_ADVANCE, checkpoint_sql_advance(job->sql), 4, params);
-	free(cur);
+	job_send(job, STEP_ADVANCE, job->q_advance, 4, params);
 }
 
 static void job_after_commit(struct job *job)
@@ -997,10 +1003,13 @@ static void job_after_commit(struct job *job)
 	double ms = (mono_now() - job->batch_t0) * 1000.0;
 
 	key_copy(&job->cursor, &job->upper, job->cfg->nkey);
+	/* the cursor's JSON is what the checkpoint row now holds: no need to encode again */
+	free(job->cursor_json);
+	job->cursor_json = job->upper_json;
+	job->upper_json = NULL;
 	job->rows_done += job->affected;
 	job->batches_done++;
 	job->last_batch_ms = ms;
-	job_sync_json(job);
 	rate_window_add(&job->rate, job_active_seconds(job), job->rows_done, job_percent(job));
 	job->attempts = 0;
 	batchsize_success(&job->bs, job->bound_found, ms);
@@ -1223,6 +1232,13 @@ static void job_db_cb(const struct db_result *res, void *arg)
 					   sizeof(err));
 			if (!job->sql) {
 				job_fail(job, 1, "%s", err);
+				return;
+			}
+			job->q_update_first = sql_update(job->sql, 1);
+			job->q_update_next = sql_update(job->sql, 0);
+			job->q_advance = checkpoint_sql_advance(job->sql);
+			if (!job->q_update_first || !job->q_update_next || !job->q_advance) {
+				job_fail(job, 1, "out of memory building a statement");
 				return;
 			}
 		}
@@ -1454,6 +1470,10 @@ void job_free(struct job *job)
 	db_result_clear(&job->saved_error);
 	free(job->cursor_json);
 	free(job->high_json);
+	free(job->upper_json);
+	free(job->q_update_first);
+	free(job->q_update_next);
+	free(job->q_advance);
 	free(job);
 }
 
