@@ -141,7 +141,14 @@ else
 fi
 fg=$!
 IT_PIDS+=("$fg")
-sleep 0.3
+# the daemon starts once the foreground holds the high row: it is in its waiting loop
+if it_pg; then
+	it_wait_sql 20 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+		AND wait_event = 'PgSleep' AND query LIKE 'DO %'" 1
+else
+	it_wait_sql 20 "SELECT count(*) FROM information_schema.PROCESSLIST
+		WHERE DB = '$IT_DB' AND STATE = 'User sleep'" 1
+fi
 it_run run -c "$IT_DIR/dl.yaml" >/dev/null 2>"$IT_DIR/dl.log"
 it_eq "$?" 0 "run exit status after a deadlock ($(tail -n 2 "$IT_DIR/dl.log"))"
 wait "$fg"
