@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define JOB_MAX_PARAMS (2 * CONFIG_MAX_KEY_PARTS + 4)
+#define JOB_MAX_PARAMS SQL_MAX_RANGE_PARAMS
 #define VERIFY_CHUNK 20000
 #define RECONNECT_MIN 0.1
 #define RECONNECT_MAX 30.0
@@ -291,11 +291,14 @@ static void job_sync_json(struct job *job)
 	job->high_json = key_json(job, &job->high);
 }
 
-/* Appends k's parts to params. */
-static void key_params(const struct job *job, const struct key *k, const char **params, int *n)
+/* The parameters of a statement over (from, to]; from NULL or unset: from the
+ * start. */
+static int range_params(const struct job *job, const struct key *from, const struct key *to,
+			const char **params)
 {
-	for (size_t i = 0; i < job->cfg->nkey; i++)
-		params[(*n)++] = k->part[i];
+	return sql_range_params(job->sql,
+				from && from->set ? (const char *const *)from->part : NULL,
+				(const char *const *)to->part, params);
 }
 
 /* --- progress ---------------------------------------------------------------- */
@@ -549,8 +552,9 @@ static void job_reconnect(struct job *job, const char *why)
 static void job_after_columns(struct job *job, const struct db_result *res)
 {
 	const struct config *cfg = job->cfg;
-	const char *params[JOB_MAX_PARAMS] = { 0 };
-	int n = 0;
+	const char *params[JOB_MAX_PARAMS];
+	const char *nulls[CONFIG_MAX_KEY_PARTS] = { 0 };
+	int n;
 
 	if (res->nrows == 0) {
 		job_fail(job, 2, "%s: table %s not found (or not visible to this user)",
@@ -590,7 +594,7 @@ static void job_after_columns(struct job *job, const struct db_result *res)
 	}
 	/* EXPLAIN resolves the expressions, the guard and the privileges without
 	 * touching a row; NULL bounds are enough for that */
-	n = 2 * (int)cfg->nkey;
+	n = sql_range_params(job->sql, nulls, nulls, params);
 	job_send_owned(job, STEP_EXPLAIN, sql_explain_update(job->sql), n, params);
 }
 
@@ -836,9 +840,7 @@ static void job_verify_next(struct job *job)
 			job_exit(job, 0);
 		return;
 	}
-	if (job->vcursor.set)
-		key_params(job, &job->vcursor, params, &n);
-	key_params(job, &job->high, params, &n);
+	n = range_params(job, &job->vcursor, &job->high, params);
 	job_send_owned(job, STEP_VERIFY_BOUND,
 		       sql_upper_bound(job->sql, !job->vcursor.set, VERIFY_CHUNK), n, params);
 }
@@ -854,9 +856,7 @@ static void job_verify_after_bound(struct job *job, const struct db_result *res)
 		job_fail(job, 1, "cannot read the key of table %s", job->sql->table_name);
 		return;
 	}
-	if (job->vcursor.set)
-		key_params(job, &job->vcursor, params, &n);
-	key_params(job, &job->upper, params, &n);
+	n = range_params(job, &job->vcursor, &job->upper, params);
 	job_send_owned(job, STEP_VERIFY_COUNT, sql_count(job->sql, !job->vcursor.set), n,
 		       params);
 }
@@ -953,9 +953,7 @@ static void job_send_bound(struct job *job)
 	const char *params[JOB_MAX_PARAMS];
 	int n = 0;
 
-	if (job->cursor.set)
-		key_params(job, &job->cursor, params, &n);
-	key_params(job, &job->high, params, &n);
+	n = range_params(job, &job->cursor, &job->high, params);
 	job_send_owned(job, STEP_BOUND, sql_upper_bound(job->sql, !job->cursor.set, job->batch_n),
 		       n, params);
 }
@@ -973,9 +971,7 @@ static void job_after_bound(struct job *job, const struct db_result *res)
 		return;
 	}
 	job->upper_is_high = key_equal(&job->upper, &job->high, job->cfg->nkey);
-	if (job->cursor.set)
-		key_params(job, &job->cursor, params, &n);
-	key_params(job, &job->upper, params, &n);
+	n = range_params(job, &job->cursor, &job->upper, params);
 	job_send(job, STEP_UPDATE, job->cursor.set ? job->q_update_next : job->q_update_first, n,
 		 params);
 }

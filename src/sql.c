@@ -15,19 +15,50 @@ static void ph(struct strbuf *sb, const struct sql *s, int n)
 		strbuf_add(sb, "?");
 }
 
-/* key OP (params first..first+nkey-1): a row comparison for composite keys */
-static void key_cmp(struct strbuf *sb, const struct sql *s, const char *op, int first)
+/* Composite keys compare as row values, which PostgreSQL's planner turns into an
+ * index range. MySQL and MariaDB only scan the whole index for a row-value
+ * inequality, so there the comparison is expanded to the nested OR form that the
+ * range optimiser reads as one range:
+ *   (a, b, c) > (x, y, z)  =>  (a > x OR (a = x AND (b > y OR (b = y AND c > z))))
+ * which names every part but the last twice (see sql_range_params). */
+_Static_assert(SQL_MAX_RANGE_PARAMS >= 2 * (2 * CONFIG_MAX_KEY_PARTS - 1),
+	       "room for two expanded comparisons");
+
+static int expand_rows(const struct sql *s)
+{
+	return s->nkey > 1 && s->dialect == DB_DIALECT_MYSQL;
+}
+
+/* key OP (params first..): *first advances past the placeholders used. op is
+ * ">" or "<=". */
+static void key_cmp(struct strbuf *sb, const struct sql *s, const char *op, int *first)
 {
 	if (s->nkey == 1) {
 		strbuf_addf(sb, "%s %s ", s->keys, op);
-		ph(sb, s, first);
+		ph(sb, s, (*first)++);
+		return;
+	}
+	if (expand_rows(s)) {
+		const char *strict = op[0] == '>' ? ">" : "<";
+
+		for (size_t i = 0; i + 1 < s->nkey; i++) {
+			strbuf_addf(sb, "(%s %s ", s->quoted_key[i], strict);
+			ph(sb, s, (*first)++);
+			strbuf_addf(sb, " OR (%s = ", s->quoted_key[i]);
+			ph(sb, s, (*first)++);
+			strbuf_add(sb, " AND ");
+		}
+		strbuf_addf(sb, "%s %s ", s->quoted_key[s->nkey - 1], op);
+		ph(sb, s, (*first)++);
+		for (size_t i = 0; i + 1 < s->nkey; i++)
+			strbuf_add(sb, "))");
 		return;
 	}
 	strbuf_addf(sb, "(%s) %s (", s->keys, op);
 	for (size_t i = 0; i < s->nkey; i++) {
 		if (i)
 			strbuf_add(sb, ", ");
-		ph(sb, s, first + (int)i);
+		ph(sb, s, (*first)++);
 	}
 	strbuf_add(sb, ")");
 }
@@ -39,11 +70,39 @@ static void key_range(struct strbuf *sb, const struct sql *s, int first)
 
 	strbuf_add(sb, " WHERE ");
 	if (!first) {
-		key_cmp(sb, s, ">", n);
+		key_cmp(sb, s, ">", &n);
 		strbuf_add(sb, " AND ");
-		n += (int)s->nkey;
 	}
-	key_cmp(sb, s, "<=", n);
+	key_cmp(sb, s, "<=", &n);
+}
+
+/* One key's parts in the order key_cmp() placed their placeholders. */
+static int key_cmp_params(const struct sql *s, const char *const *part, const char **out)
+{
+	int n = 0;
+
+	if (!expand_rows(s)) {
+		for (size_t i = 0; i < s->nkey; i++)
+			out[n++] = part ? part[i] : NULL;
+		return n;
+	}
+	for (size_t i = 0; i + 1 < s->nkey; i++) {
+		out[n++] = part ? part[i] : NULL;
+		out[n++] = part ? part[i] : NULL;
+	}
+	out[n++] = part ? part[s->nkey - 1] : NULL;
+	return n;
+}
+
+int sql_range_params(const struct sql *s, const char *const *cursor, const char *const *bound,
+		     const char **out)
+{
+	int n = 0;
+
+	if (cursor)
+		n += key_cmp_params(s, cursor, out + n);
+	n += key_cmp_params(s, bound, out + n);
+	return n;
 }
 
 static void add_assignments(struct strbuf *set, struct strbuf *diff, struct db *db,

@@ -37,6 +37,17 @@ struct sql *sql_new(const struct config *cfg, struct db *db, int rollback, char 
 		    size_t errlen);
 void sql_free(struct sql *s);
 
+/* Most placeholders a key range statement takes (see sql_range_params). */
+#define SQL_MAX_RANGE_PARAMS (4 * 8)
+
+/* The parameters of a statement over the key range (cursor, bound], in placeholder
+ * order, into out (SQL_MAX_RANGE_PARAMS entries): cursor's parts unless cursor is
+ * NULL (the first batch), then bound's; a NULL bound gives NULL parameters. On
+ * MySQL a composite key is compared in an expanded OR form that names a part more
+ * than once, so callers never lay these out themselves. Returns the count. */
+int sql_range_params(const struct sql *s, const char *const *cursor, const char *const *bound,
+		     const char **out);
+
 /* The catalog lookup of the table's columns: (name, is_numeric) rows, no rows when
  * the table is missing. One parameter: the quoted table name (PostgreSQL) / schema
  * and name (MySQL: two). */
@@ -46,11 +57,11 @@ const char *sql_columns(const struct sql *s);
 char *sql_high_water(const struct sql *s, int lowest);
 
 /* The batch's upper bound: the n-th key after the cursor, not beyond high_water.
- * Parameters: cursor parts (unless first), then high_water parts. */
+ * Parameters: sql_range_params(cursor unless first, high_water). */
 char *sql_upper_bound(const struct sql *s, int first, int64_t n);
 
 /* UPDATE t SET … WHERE key > cursor AND key <= upper AND (guard).
- * Parameters: cursor parts (unless first), then upper parts. */
+ * Parameters: sql_range_params(cursor unless first, upper). */
 char *sql_update(const struct sql *s, int first);
 
 /* SELECT pending, diverged, rows over (cursor, upper]; same parameters. */

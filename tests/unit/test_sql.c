@@ -203,6 +203,63 @@ static void test_mysql_dialect(void **state)
 	sql_free(s);
 }
 
+/* MySQL reads a row-value inequality as a full index scan: composite keys go out
+ * in the nested OR form, and the parameters follow its placeholders. */
+static void test_mysql_composite_key_expanded(void **state)
+{
+	struct db db = { &my_ops };
+	struct config cfg;
+	char err[128];
+	struct sql *s;
+	char *q;
+	const char *cur[3] = { "c0", "c1", "c2" }, *up[3] = { "u0", "u1", "u2" };
+	const char *p[SQL_MAX_RANGE_PARAMS];
+	const char *want[] = { "c0", "c0", "c1", "c1", "c2", "u0", "u0", "u1", "u1", "u2" };
+
+	make_config(&cfg, 2);
+	s = sql_new(&cfg, &db, 0, err, sizeof(err));
+	assert_non_null(s);
+	q = sql_update(s, 0);
+	assert_string_equal(q, "UPDATE `app`.`it\"ems` SET `new` = (old * 2), `b\"x` = (lower(a)) "
+			       "WHERE (`tenant` > ? OR (`tenant` = ? AND `id` > ?)) AND "
+			       "(`tenant` < ? OR (`tenant` = ? AND `id` <= ?)) AND "
+			       "(`new` IS NULL AND `b\"x` IS NULL)");
+	free(q);
+	q = sql_upper_bound(s, 1, 1000);
+	assert_string_equal(q, "SELECT `tenant`, `id` FROM `app`.`it\"ems` WHERE "
+			       "(`tenant` < ? OR (`tenant` = ? AND `id` <= ?)) ORDER BY "
+			       "`tenant`, `id` LIMIT 1 OFFSET 999");
+	free(q);
+	assert_int_equal(sql_range_params(s, NULL, up, p), 3);
+	assert_string_equal(p[0], "u0");
+	assert_string_equal(p[1], "u0");
+	assert_string_equal(p[2], "u1");
+	sql_free(s);
+
+	cfg.key[2] = "ts";
+	cfg.nkey = 3;
+	s = sql_new(&cfg, &db, 0, err, sizeof(err));
+	assert_non_null(s);
+	q = sql_count(s, 0);
+	assert_non_null(strstr(q, " WHERE (`tenant` > ? OR (`tenant` = ? AND (`id` > ? OR "
+				  "(`id` = ? AND `ts` > ?)))) AND (`tenant` < ? OR (`tenant` = ? "
+				  "AND (`id` < ? OR (`id` = ? AND `ts` <= ?))))"));
+	free(q);
+	assert_int_equal(sql_range_params(s, cur, up, p), 10);
+	for (int i = 0; i < 10; i++)
+		assert_string_equal(p[i], want[i]);
+	sql_free(s);
+
+	/* PostgreSQL keeps the row value, which its planner reads as an index range */
+	db.ops = &pg_ops;
+	s = sql_new(&cfg, &db, 0, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(sql_range_params(s, cur, up, p), 6);
+	assert_string_equal(p[2], "c2");
+	assert_string_equal(p[3], "u0");
+	sql_free(s);
+}
+
 static void test_mysql_statement_timeout_on_oracle(void **state)
 {
 	struct db db = { &oracle_ops };
@@ -276,6 +333,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_postgres_single_key),
 		cmocka_unit_test(test_postgres_composite_key_and_where),
+		cmocka_unit_test(test_mysql_composite_key_expanded),
 		cmocka_unit_test(test_rollback_statements),
 		cmocka_unit_test(test_mysql_dialect),
 		cmocka_unit_test(test_mysql_statement_timeout_on_oracle),
