@@ -9,6 +9,7 @@
 #include "backfilld/notify.h"
 #include "backfilld/progress.h"
 #include "backfilld/sql.h"
+#include "backfilld/strbuf.h"
 #include "backfilld/throttle.h"
 
 #include <errno.h>
@@ -55,6 +56,8 @@ enum step {
 	STEP_FINISH,
 	STEP_VERIFY_BOUND,
 	STEP_VERIFY_COUNT,
+	STEP_VERIFY_SAMPLE,
+	STEP_READ_ONLY,
 };
 
 /* A key value: one text per key part, as the server prints it. */
@@ -129,6 +132,11 @@ struct job {
 	/* verify */
 	struct key vcursor;
 	int64_t pending, diverged, checked;
+	int64_t chunk_pending, chunk_diverged; /* in (vcursor, upper] */
+	struct strbuf sample[2];               /* JSON keys: pending, diverged */
+	int64_t nsample[2];
+	int sampling;                          /* which kind STEP_VERIFY_SAMPLE reads */
+	double verify_logged;                  /* when progress was last logged */
 	int verify_after_run;
 };
 
@@ -816,29 +824,54 @@ static void job_begin_running(struct job *job)
 
 /* --- verify walk ------------------------------------------------------------------------- */
 
+static const char *const sample_kind[2] = { "pending", "diverged" };
+
+static void job_verify_report(struct job *job)
+{
+	int samples = job->opt.sample > 0 && job->opt.mode == JOB_MODE_VERIFY;
+
+	if (job->opt.json && job->opt.mode == JOB_MODE_VERIFY) {
+		printf("{\"job\":\"%s\",\"pending\":%" PRId64 ",\"diverged\":%" PRId64
+		       ",\"rows_checked\":%" PRId64,
+		       job->name, job->pending, job->diverged, job->checked);
+		if (samples)
+			printf(",\"samples\":{\"pending\":[%s],\"diverged\":[%s]}",
+			       job->sample[0].len ? job->sample[0].buf : "",
+			       job->sample[1].len ? job->sample[1].buf : "");
+		printf("}\n");
+	} else {
+		printf("verify: %" PRId64 " pending, %" PRId64 " diverged, %" PRId64
+		       " rows checked\n",
+		       job->pending, job->diverged, job->checked);
+	}
+	fflush(stdout);
+	log_info("verify: %" PRId64 " pending, %" PRId64 " diverged, %" PRId64 " rows checked",
+		 job->pending, job->diverged, job->checked);
+}
+
 static void job_verify_next(struct job *job)
 {
 	const char *params[JOB_MAX_PARAMS];
-	int n = 0;
+	int n;
 
 	if (!job->high.set || (job->vcursor.set && key_equal(&job->vcursor, &job->high,
 							      job->cfg->nkey))) {
-		if (job->opt.json && job->opt.mode == JOB_MODE_VERIFY)
-			printf("{\"job\":\"%s\",\"pending\":%" PRId64 ",\"diverged\":%" PRId64
-			       ",\"rows_checked\":%" PRId64 "}\n",
-			       job->name, job->pending, job->diverged, job->checked);
-		else
-			printf("verify: %" PRId64 " pending, %" PRId64 " diverged, %" PRId64
-			       " rows checked\n",
-			       job->pending, job->diverged, job->checked);
-		fflush(stdout);
-		log_info("verify: %" PRId64 " pending, %" PRId64 " diverged, %" PRId64
-			 " rows checked", job->pending, job->diverged, job->checked);
+		job_verify_report(job);
 		if (job->opt.mode == JOB_MODE_VERIFY)
 			job_exit(job, job->pending || job->diverged ? 3 : 0);
 		else
 			job_exit(job, 0);
 		return;
+	}
+	if (job->opt.mode == JOB_MODE_VERIFY && mono_now() - job->verify_logged >= 5.0) {
+		char *at = key_json(job, &job->vcursor);
+
+		job->verify_logged = mono_now();
+		log_info("verify: %" PRId64 " rows checked, %" PRId64 " pending, %" PRId64
+			 " diverged so far; at key %s of %s",
+			 job->checked, job->pending, job->diverged, at ? at : "(start)",
+			 job->high_json ? job->high_json : "?");
+		free(at);
 	}
 	n = range_params(job, &job->vcursor, &job->high, params);
 	job_send_owned(job, STEP_VERIFY_BOUND,
@@ -848,7 +881,7 @@ static void job_verify_next(struct job *job)
 static void job_verify_after_bound(struct job *job, const struct db_result *res)
 {
 	const char *params[JOB_MAX_PARAMS];
-	int n = 0;
+	int n;
 	int rc = res->nrows > 0 ? key_from_row(&job->upper, res, 0, job->cfg->nkey)
 				: key_copy(&job->upper, &job->high, job->cfg->nkey);
 
@@ -861,15 +894,31 @@ static void job_verify_after_bound(struct job *job, const struct db_result *res)
 		       params);
 }
 
-static void job_verify_after_count(struct job *job, const struct db_result *res)
+/* The chunk (vcursor, upper] is counted: list its first keys of a kind still
+ * wanted (--sample), then move on. */
+static void job_verify_chunk_done(struct job *job)
 {
-	if (res->nrows < 1 || res->ncols < 3) {
-		job_fail(job, 1, "unexpected answer to the verify count");
+	const char *params[JOB_MAX_PARAMS];
+	int n;
+
+	for (int kind = 0; kind < 2; kind++) {
+		int64_t found = kind ? job->chunk_diverged : job->chunk_pending;
+		int64_t want = job->opt.sample - job->nsample[kind];
+
+		if (job->opt.mode != JOB_MODE_VERIFY || found == 0 || want <= 0)
+			continue;
+		if (kind) /* asked once per chunk and kind */
+			job->chunk_diverged = 0;
+		else
+			job->chunk_pending = 0;
+		job->sampling = kind;
+		n = range_params(job, &job->vcursor, &job->upper, params);
+		job_send_owned(job, STEP_VERIFY_SAMPLE,
+			       sql_sample(job->sql, !job->vcursor.set, kind == 1,
+					  found < want ? found : want),
+			       n, params);
 		return;
 	}
-	job->pending += strtoll(db_value(res, 0, 0), NULL, 10);
-	job->diverged += strtoll(db_value(res, 0, 1), NULL, 10);
-	job->checked += strtoll(db_value(res, 0, 2), NULL, 10);
 	if (key_copy(&job->vcursor, &job->upper, job->cfg->nkey) < 0) {
 		job_fail(job, 1, "out of memory");
 		return;
@@ -877,11 +926,50 @@ static void job_verify_after_count(struct job *job, const struct db_result *res)
 	job_verify_next(job);
 }
 
+static void job_verify_after_count(struct job *job, const struct db_result *res)
+{
+	if (res->nrows < 1 || res->ncols < 3) {
+		job_fail(job, 1, "unexpected answer to the verify count");
+		return;
+	}
+	job->chunk_pending = strtoll(db_value(res, 0, 0), NULL, 10);
+	job->chunk_diverged = strtoll(db_value(res, 0, 1), NULL, 10);
+	job->pending += job->chunk_pending;
+	job->diverged += job->chunk_diverged;
+	job->checked += strtoll(db_value(res, 0, 2), NULL, 10);
+	job_verify_chunk_done(job);
+}
+
+static void job_verify_after_sample(struct job *job, const struct db_result *res)
+{
+	struct strbuf *sb = &job->sample[job->sampling];
+
+	for (int r = 0; r < res->nrows && job->nsample[job->sampling] < job->opt.sample; r++) {
+		struct key k = { 0 };
+		char *json = NULL;
+
+		if (key_from_row(&k, res, r, job->cfg->nkey) == 0)
+			json = key_json(job, &k);
+		key_clear(&k);
+		if (!json) {
+			job_fail(job, 1, "cannot read the key of table %s", job->sql->table_name);
+			return;
+		}
+		if (!job->opt.json)
+			printf("verify: %s key %s\n", sample_kind[job->sampling], json);
+		strbuf_addf(sb, "%s%s", sb->len ? "," : "", json);
+		job->nsample[job->sampling]++;
+		free(json);
+	}
+	job_verify_chunk_done(job);
+}
+
 static void job_verify_start(struct job *job)
 {
 	job_sync_json(job);
 	key_clear(&job->vcursor);
 	job->pending = job->diverged = job->checked = 0;
+	job->verify_logged = mono_now();
 	job_verify_next(job);
 }
 
@@ -1134,7 +1222,8 @@ static void job_on_error(struct job *job, enum step step, const struct db_result
 	default:
 		break;
 	}
-	if (step == STEP_VERIFY_BOUND || step == STEP_VERIFY_COUNT)
+	if (step == STEP_VERIFY_BOUND || step == STEP_VERIFY_COUNT || step == STEP_VERIFY_SAMPLE ||
+	    step == STEP_READ_ONLY)
 		job_fail(job, 1, "verify failed: %s", res->message);
 	else
 		job_fail(job, 1, "%s%s%s%s", res->message, res->sqlstate[0] ? " (SQLSTATE " : "",
@@ -1242,7 +1331,15 @@ static void job_db_cb(const struct db_result *res, void *arg)
 			job_send_lock(job);
 			return;
 		}
+		if (job->opt.mode == JOB_MODE_VERIFY) {
+			job_send(job, STEP_READ_ONLY, sql_read_only(job->sql), 0, NULL);
+			return;
+		}
 		log_info("connected; checking table %s", job->sql->table_name);
+		job_send_columns(job);
+		return;
+	case STEP_READ_ONLY:
+		log_info("connected, read only; checking table %s", job->sql->table_name);
 		job_send_columns(job);
 		return;
 	case STEP_COLUMNS:
@@ -1392,6 +1489,9 @@ static void job_db_cb(const struct db_result *res, void *arg)
 	case STEP_VERIFY_COUNT:
 		job_verify_after_count(job, res);
 		return;
+	case STEP_VERIFY_SAMPLE:
+		job_verify_after_sample(job, res);
+		return;
 	case STEP_NONE:
 		return;
 	}
@@ -1463,6 +1563,8 @@ void job_free(struct job *job)
 	key_clear(&job->low);
 	key_clear(&job->upper);
 	key_clear(&job->vcursor);
+	strbuf_free(&job->sample[0]);
+	strbuf_free(&job->sample[1]);
 	db_result_clear(&job->saved_error);
 	free(job->cursor_json);
 	free(job->high_json);

@@ -4,6 +4,7 @@
 #include "backfilld/daemon.h"
 #include "backfilld/log.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,9 @@
 
 static const char usage[] =
 	"usage: backfilld run    -c JOB.yaml [--reset]   run the job until done\n"
-	"       backfilld verify -c JOB.yaml [--json]    count pending / diverged rows\n"
+	"       backfilld check  -c JOB.yaml [--json]    preflight: red flags and the plan\n"
+	"       backfilld verify -c JOB.yaml [--json] [--sample N]\n"
+	"                        count pending / diverged rows, list N keys of each\n"
 	"       backfilld rollback -c JOB.yaml [--reset] the inverse job (rollback.set), batched\n"
 	"       backfilld status [-c JOB.yaml | -s SOCKET] [--json]\n"
 	"       backfilld pause  [-c JOB.yaml | -s SOCKET]   after the batch in flight\n"
@@ -23,7 +26,7 @@ static const char usage[] =
 	"       backfilld --version | --help\n"
 	"\n"
 	"Exit status: 0 done, 1 runtime failure, 2 usage or configuration error,\n"
-	"3 verify found pending or diverged rows.\n";
+	"3 verify found pending or diverged rows, or check found an error.\n";
 
 static int is_control(const char *cmd)
 {
@@ -43,6 +46,7 @@ int main(int argc, char **argv)
 		{ "reset", no_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "socket", required_argument, NULL, 's' },
+		{ "sample", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -64,6 +68,18 @@ int main(int argc, char **argv)
 		case 's': socket_path = optarg; break;
 		case 'r': opt.reset = 1; break;
 		case 'j': opt.json = 1; break;
+		case 'S': {
+			char *end;
+
+			errno = 0;
+			opt.sample = strtoll(optarg, &end, 10);
+			if (errno || end == optarg || *end || opt.sample < 1 || opt.sample > 100000) {
+				fprintf(stderr, "backfilld: --sample '%s': want a count of 1 to "
+						"100000\n", optarg);
+				return 2;
+			}
+			break;
+		}
 		case 'h': fputs(usage, stdout); return 0;
 		case 'V': printf("backfilld %s\n", BACKFILLD_VERSION); return 0;
 		default: fputs(usage, stderr); return 2;
@@ -76,6 +92,10 @@ int main(int argc, char **argv)
 	if (is_control(cmd)) {
 		if (path && socket_path) {
 			fprintf(stderr, "backfilld %s: give -c or -s, not both\n", cmd);
+			return 2;
+		}
+		if (opt.sample) {
+			fprintf(stderr, "backfilld %s: --sample goes with verify\n", cmd);
 			return 2;
 		}
 		if (opt.reset || (opt.json && strcmp(cmd, "status") != 0)) {
@@ -91,6 +111,10 @@ int main(int argc, char **argv)
 	}
 	if (socket_path) {
 		fprintf(stderr, "backfilld %s: -s goes with the control commands\n", cmd);
+		return 2;
+	}
+	if (opt.sample && strcmp(cmd, "verify") != 0) {
+		fprintf(stderr, "backfilld %s: --sample goes with verify\n", cmd);
 		return 2;
 	}
 	if (strcmp(cmd, "run") == 0) {

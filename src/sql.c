@@ -332,6 +332,25 @@ char *sql_count(const struct sql *s, int first)
 	return strbuf_take(&sb);
 }
 
+char *sql_sample(const struct sql *s, int first, int diverged, int64_t limit)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	strbuf_addf(&sb, "SELECT %s FROM %s", s->keys, s->table);
+	key_range(&sb, s, first);
+	strbuf_addf(&sb, " AND %s IS %s AND (%s) ORDER BY %s LIMIT %lld", s->guard,
+		    diverged ? "NOT TRUE" : "TRUE", s->diff, s->keys, (long long)limit);
+	return strbuf_take(&sb);
+}
+
+const char *sql_read_only(const struct sql *s)
+{
+	if (s->dialect == DB_DIALECT_POSTGRES)
+		return "SET default_transaction_read_only = on";
+	return "SET SESSION TRANSACTION READ ONLY";
+}
+
 char *sql_begin(const struct sql *s, int64_t lock_timeout_ms, int64_t statement_timeout_ms)
 {
 	struct strbuf sb;

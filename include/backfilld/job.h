@@ -42,6 +42,7 @@ struct job_options {
 	enum job_mode mode;
 	int reset;  /* --reset: forget a checkpoint written under another config */
 	int json;   /* verify: print the count as JSON */
+	int64_t sample; /* verify --sample N: list up to N keys of each kind */
 };
 
 /* The job borrows cfg: it must outlive the job or be replaced with job_reload. */

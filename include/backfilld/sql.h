@@ -67,6 +67,13 @@ char *sql_update(const struct sql *s, int first);
 /* SELECT pending, diverged, rows over (cursor, upper]; same parameters. */
 char *sql_count(const struct sql *s, int first);
 
+/* The first limit keys over (cursor, upper] that verify counts as pending (or,
+ * with diverged, as diverged), in key order; parameters as sql_count(). */
+char *sql_sample(const struct sql *s, int first, int diverged, int64_t limit);
+
+/* Makes the session read only: verify never writes. */
+const char *sql_read_only(const struct sql *s);
+
 /* EXPLAIN of the batch UPDATE: proves that table, columns and expressions resolve
  * without touching a row. Parameters as sql_update(first = 0). */
 char *sql_explain_update(const struct sql *s);
