@@ -1904,3 +1904,28 @@ void config_hash(const struct config *cfg, char out[17])
 	fnv_field(&h, 'W', cfg->where); /* NULL: the default guard */
 	snprintf(out, 17, "%016" PRIx64, h);
 }
+
+void config_conn_name(const struct config_conn *c, enum config_driver driver, const char *fallback,
+		      char *out, size_t len)
+{
+	const char *h, *p;
+	int hl, pl;
+
+	if (driver == CONFIG_DRIVER_MYSQL) {
+		if (c->socket)
+			snprintf(out, len, "%s", c->socket);
+		else
+			snprintf(out, len, "%s:%d", c->host ? c->host : "localhost",
+				 c->port ? c->port : 3306);
+		return;
+	}
+	/* host and port only: a conninfo string may hold a password */
+	h = c->dsn ? strstr(c->dsn, "host=") : NULL;
+	p = c->dsn ? strstr(c->dsn, "port=") : NULL;
+	hl = h ? (int)strcspn(h + 5, " ") : 0;
+	pl = p ? (int)strcspn(p + 5, " ") : 0;
+	if (h || p)
+		snprintf(out, len, "%.*s:%.*s", hl, h ? h + 5 : "", pl, p ? p + 5 : "5432");
+	else
+		snprintf(out, len, "%s", fallback);
+}

@@ -324,8 +324,17 @@ static void worker_prepared(struct myconn *c, const char *sql, int nparams, char
 		}
 	}
 	db_result_clear(res);
-	if (db_result_alloc(res, (int)nrows, (int)ncols, lens, src) < 0)
+	if (db_result_alloc(res, (int)nrows, (int)ncols, lens, src) < 0) {
 		set_error(res, 0, NULL, "out of memory");
+	} else {
+		char **names = calloc(ncols + 1, sizeof(*names));
+
+		for (unsigned j = 0; names && j < ncols; j++)
+			names[j] = mysql_fetch_field_direct(meta, j)->name;
+		if (!names || db_result_set_names(res, names) < 0)
+			set_error(res, 0, NULL, "out of memory");
+		free(names);
+	}
 	goto out_free_rows;
 
 out_oom_rows:

@@ -1,4 +1,5 @@
 /* main.c - the command line: subcommands, options, exit codes. */
+#include "backfilld/check.h"
 #include "backfilld/client.h"
 #include "backfilld/config.h"
 #include "backfilld/daemon.h"
@@ -129,6 +130,11 @@ int main(int argc, char **argv)
 			fprintf(stderr, "backfilld: --json goes with verify\n");
 			return 2;
 		}
+	} else if (strcmp(cmd, "check") == 0) {
+		if (opt.reset) {
+			fprintf(stderr, "backfilld: --reset goes with run\n");
+			return 2;
+		}
 	} else if (strcmp(cmd, "verify") == 0) {
 		opt.mode = JOB_MODE_VERIFY;
 		if (opt.reset) {
@@ -148,5 +154,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_setup(cfg->log.format == CONFIG_LOG_JSON, (enum log_level)cfg->log.level, cfg->job);
+	if (strcmp(cmd, "check") == 0) {
+		int rc = check_run(cfg, opt.json);
+
+		config_free(cfg);
+		return rc;
+	}
 	return daemon_run(cfg, &opt);
 }

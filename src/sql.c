@@ -448,3 +448,89 @@ const char *sql_lag_fallback(enum db_dialect d)
 		       " FROM pg_catalog.pg_stat_replication";
 	return "SHOW SLAVE STATUS";
 }
+
+/* --- preflight (check) ----------------------------------------------------------------- */
+
+const char *sql_check_columns(const struct sql *s)
+{
+	if (s->dialect == DB_DIALECT_POSTGRES)
+		return "SELECT a.attname, (t.typcategory = 'N')::int, a.attnotnull::int,"
+		       " pg_catalog.pg_get_expr(d.adbin, d.adrelid)"
+		       " FROM pg_catalog.pg_attribute a"
+		       " JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
+		       " LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid"
+		       " AND d.adnum = a.attnum"
+		       " WHERE a.attrelid = to_regclass($1) AND a.attnum > 0"
+		       " AND NOT a.attisdropped ORDER BY a.attnum";
+	/* MariaDB spells "DEFAULT NULL" as the text NULL, MySQL as SQL NULL */
+	return "SELECT COLUMN_NAME, DATA_TYPE IN ('tinyint','smallint','mediumint','int',"
+	       "'integer','bigint','decimal','numeric','float','double','real','bit'),"
+	       " IS_NULLABLE = 'NO', COLUMN_DEFAULT"
+	       " FROM information_schema.COLUMNS"
+	       " WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?"
+	       " ORDER BY ORDINAL_POSITION";
+}
+
+const char *sql_check_unique(const struct sql *s)
+{
+	if (s->dialect == DB_DIALECT_POSTGRES)
+		return "SELECT i.indexrelid::regclass::text, a.attname"
+		       " FROM pg_catalog.pg_index i"
+		       " CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, n)"
+		       " JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid"
+		       " AND a.attnum = k.attnum"
+		       " WHERE i.indrelid = to_regclass($1) AND i.indisunique"
+		       " AND i.indpred IS NULL AND i.indexprs IS NULL"
+		       " ORDER BY 1, k.n";
+	return "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS"
+	       " WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?"
+	       " AND NON_UNIQUE = 0 AND SUB_PART IS NULL"
+	       " ORDER BY INDEX_NAME, SEQ_IN_INDEX";
+}
+
+const char *sql_check_triggers(const struct sql *s)
+{
+	if (s->dialect == DB_DIALECT_POSTGRES)
+		return "SELECT tgname, CASE WHEN tgtype & 16 <> 0 THEN 'UPDATE' ELSE 'not UPDATE' END"
+		       " FROM pg_catalog.pg_trigger"
+		       " WHERE tgrelid = to_regclass($1) AND NOT tgisinternal ORDER BY 1";
+	return "SELECT TRIGGER_NAME, EVENT_MANIPULATION FROM information_schema.TRIGGERS"
+	       " WHERE EVENT_OBJECT_SCHEMA = COALESCE(?, DATABASE()) AND EVENT_OBJECT_TABLE = ?"
+	       " ORDER BY 1";
+}
+
+const char *sql_check_table(const struct sql *s)
+{
+	if (s->dialect == DB_DIALECT_POSTGRES)
+		return "SELECT (to_regclass($1) IS NOT NULL)::int,"
+		       " has_schema_privilege(COALESCE($2::text, current_schema()), 'CREATE')::int";
+	/* the grants of this account, global or on a database pattern that matches */
+	return "SELECT (SELECT COUNT(*) FROM information_schema.TABLES"
+	       " WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?) > 0,"
+	       " (SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES"
+	       " WHERE GRANTEE = g.who AND PRIVILEGE_TYPE = 'CREATE')"
+	       " + (SELECT COUNT(*) FROM information_schema.SCHEMA_PRIVILEGES"
+	       " WHERE GRANTEE = g.who AND PRIVILEGE_TYPE = 'CREATE'"
+	       " AND COALESCE(?, DATABASE()) LIKE TABLE_SCHEMA) > 0"
+	       " FROM (SELECT CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''',"
+	       " SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''') AS who) g";
+}
+
+const char *sql_check_stats_visible(const struct sql *s)
+{
+	if (s->dialect == DB_DIALECT_POSTGRES)
+		return "SELECT (pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')"
+		       " OR (SELECT rolsuper FROM pg_catalog.pg_roles"
+		       " WHERE rolname = current_user))::int";
+	return "SELECT 1";
+}
+
+char *sql_explain(const struct sql *s, const char *stmt)
+{
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	strbuf_addf(&sb, "EXPLAIN %s%s",
+		    s->dialect == DB_DIALECT_POSTGRES ? "(FORMAT JSON) " : "", stmt);
+	return strbuf_take(&sb);
+}

@@ -131,29 +131,6 @@ static int probe_needed(const struct throttle *t)
 }
 
 /* host:port for messages, from a postgres dsn or the mysql keys */
-static void conn_name(const struct config_conn *c, int postgres, const char *fallback, char *out,
-		      size_t len)
-{
-	if (!postgres) {
-		if (c->socket)
-			snprintf(out, len, "%s", c->socket);
-		else
-			snprintf(out, len, "%s:%d", c->host ? c->host : "localhost",
-				 c->port ? c->port : 3306);
-		return;
-	}
-	{
-		const char *h = c->dsn ? strstr(c->dsn, "host=") : NULL;
-		const char *p = c->dsn ? strstr(c->dsn, "port=") : NULL;
-		int hl = h ? (int)strcspn(h + 5, " ") : 0, pl = p ? (int)strcspn(p + 5, " ") : 0;
-
-		if (h || p)
-			snprintf(out, len, "%.*s:%.*s", hl, h ? h + 5 : "", pl, p ? p + 5 : "5432");
-		else
-			snprintf(out, len, "%s", fallback);
-	}
-}
-
 /* --- decision ------------------------------------------------------------------ */
 
 /* A reason: key names what holds (kind and where), the text says how much. A new
@@ -717,7 +694,7 @@ struct throttle *throttle_new(struct ev_loop *loop, const struct config *cfg, co
 	t->dialect = pg ? DB_DIALECT_POSTGRES : DB_DIALECT_MYSQL;
 	t->lag_ms = -1;
 	snprintf(t->job, sizeof(t->job), "%s", job);
-	conn_name(&cfg->db, pg, "primary", name, sizeof(name));
+	config_conn_name(&cfg->db, cfg->driver, "primary", name, sizeof(name));
 	tconn_init(&t->writer, t, new_db(t, &cfg->db, "heartbeat"), name);
 	tconn_init(&t->probe, t, new_db(t, &cfg->db, "probe"), name);
 	if (!t->writer.db || !t->probe.db)
@@ -732,7 +709,8 @@ struct throttle *throttle_new(struct ev_loop *loop, const struct config *cfg, co
 		char fallback[32];
 
 		snprintf(fallback, sizeof(fallback), "replica %zu", i + 1);
-		conn_name(&cfg->throttle.replicas[i].conn, pg, fallback, name, sizeof(name));
+		config_conn_name(&cfg->throttle.replicas[i].conn, cfg->driver, fallback, name,
+				 sizeof(name));
 		tconn_init(&t->replicas[i], t, new_db(t, &cfg->throttle.replicas[i].conn, "lag"),
 			   name);
 		if (!t->replicas[i].db)

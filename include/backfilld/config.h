@@ -120,6 +120,11 @@ int config_parse_flags(const char *name, const char *buf, size_t len, unsigned f
 
 void config_free(struct config *cfg);
 
+/* Where conn points, for messages: host:port or the socket, never the password
+ * that a conninfo string may hold; fallback when the DSN names neither. */
+void config_conn_name(const struct config_conn *c, enum config_driver driver, const char *fallback,
+		      char *out, size_t len);
+
 /* "500ms", "1s", "1.5s", "2m", "1h", "0": milliseconds. 0 or -EINVAL. */
 int config_parse_duration(const char *s, int64_t *ms) __attribute__((warn_unused_result));
 

@@ -99,4 +99,22 @@ const char *sql_active(enum db_dialect d);
  * bytes) from pg_stat_replication; MySQL: SHOW SLAVE STATUS. No parameters. */
 const char *sql_lag_fallback(enum db_dialect d);
 
+/* The preflight's catalog reads. Parameters: PostgreSQL the quoted table name;
+ * MySQL its schema (NULL: the connection's database) and name.
+ * columns: (name, is_numeric, not_null, default or NULL);
+ * unique: (index, column) of every full unique index, columns in index order;
+ * triggers: (name, event). */
+const char *sql_check_columns(const struct sql *s);
+const char *sql_check_unique(const struct sql *s);
+const char *sql_check_triggers(const struct sql *s);
+/* Whether a table exists and this user may create one beside it: one row
+ * (exists, may_create). PostgreSQL: $1 quoted table, $2 schema or NULL;
+ * MySQL: schema or NULL, name, schema or NULL. */
+const char *sql_check_table(const struct sql *s);
+/* 1 when this user sees every session's wait and state (PostgreSQL:
+ * pg_read_all_stats or superuser), which the lock-wait and active throttles read. */
+const char *sql_check_stats_visible(const struct sql *s);
+/* EXPLAIN of stmt: FORMAT JSON on PostgreSQL, the classic table on MySQL. */
+char *sql_explain(const struct sql *s, const char *stmt);
+
 #endif

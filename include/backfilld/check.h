@@ -1,0 +1,13 @@
+/* check.h - `backfilld check`: the preflight that reports red flags and the plan. */
+#ifndef BACKFILLD_CHECK_H
+#define BACKFILLD_CHECK_H
+
+struct config;
+
+/* Connects, reads the catalog and EXPLAINs the first batch, writing nothing;
+ * prints findings and the plan (text, or one JSON object with json). Returns the
+ * exit status: 0 no error (warnings allowed), 3 an error found, 1 the database
+ * unreachable. */
+int check_run(const struct config *cfg, int json);
+
+#endif
