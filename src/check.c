@@ -777,11 +777,17 @@ static void check_replicas(struct check *c)
 
 /* --- the report ------------------------------------------------------------------------ */
 
+/* Batches at the first size; adaptive sizing can only grow them towards max_size
+ * while each takes less than target_time, so this bounds the count and, at one
+ * target_time (+ sleep) each, the duration from above. */
+static int64_t batches_at(const struct check *c, int64_t size)
+{
+	return c->estimate > 0 ? (c->estimate + size - 1) / size : 0;
+}
+
 static int64_t batches(const struct check *c)
 {
-	int64_t size = c->cfg->batch.size;
-
-	return c->estimate > 0 ? (c->estimate + size - 1) / size : 0;
+	return batches_at(c, c->cfg->batch.size);
 }
 
 static double duration_s(const struct check *c)
@@ -806,10 +812,12 @@ static void print_text(const struct check *c)
 	if (c->columns_ok) {
 		if (c->have_range)
 			printf("plan: ~%" PRId64 " rows (planner estimate), key %s .. %s; ~%" PRId64
-			       " batches of %" PRId64 " rows, about %.0f s at target_time %" PRId64
-			       " ms + sleep %" PRId64 " ms per batch\n",
+			       " batches of %" PRId64 " rows (as few as %" PRId64
+			       " once they grow to max_size %" PRId64 "); at most about %.0f s, "
+			       "at target_time %" PRId64 " ms + sleep %" PRId64 " ms per batch\n",
 			       c->estimate, c->lo_json ? c->lo_json : "?", c->hi_json, batches(c),
-			       cfg->batch.size, duration_s(c), cfg->batch.target_time_ms,
+			       cfg->batch.size, batches_at(c, cfg->batch.max_size),
+			       cfg->batch.max_size, duration_s(c), cfg->batch.target_time_ms,
 			       cfg->batch.sleep_ms);
 		else
 			printf("plan: table %s is empty: nothing to backfill\n", c->sql->table_name);
@@ -861,9 +869,10 @@ static int print_json(const struct check *c)
 		json_kv_raw(&jb, "key_max", c->hi_json ? c->hi_json : "null");
 		json_kv_int(&jb, "batch_size", cfg->batch.size);
 		json_kv_int(&jb, "batches", batches(c));
+		json_kv_int(&jb, "batches_at_max_size", batches_at(c, cfg->batch.max_size));
 		json_kv_int(&jb, "target_time_ms", cfg->batch.target_time_ms);
 		json_kv_int(&jb, "sleep_ms", cfg->batch.sleep_ms);
-		json_kv_double(&jb, "duration_s", duration_s(c), 1);
+		json_kv_double(&jb, "duration_s", duration_s(c), 1); /* an upper bound */
 		json_key(&jb, "statements");
 		json_arr_begin(&jb);
 		for (int i = 0; i < 2; i++) {

@@ -9,7 +9,8 @@
 # starts a private primary (no replica) in /tmp, creates database `demo` with
 #     items (id bigint PRIMARY KEY, old_status int, payload text, new_status int)
 # (sparse ids, ~2% NULL old_status, new_status NULL; InnoDB on MariaDB), then runs
-# the job in the foreground: `backfilld run`, then `backfilld verify`, and prints
+# the job in the foreground: `backfilld check`, `backfilld run`, then
+# `backfilld verify`, and prints
 # what the table looks like afterwards. Everything is removed on exit
 # (BACKFILLD_KEEP_TMP=1 keeps the temp dir: server log, generated job file).
 set -euo pipefail
@@ -210,6 +211,14 @@ make_job() {
 
 if [[ "$engine" == mysql ]]; then setup_mysql; else setup_postgres; fi
 
+section "backfilld check -c $job"
+check_rc=0
+"$bin" check -c "$job" </dev/null || check_rc=$?
+if ((check_rc != 0)); then
+	echo "DEMO: FAILED (check found an error)"
+	exit 1
+fi
+
 section "backfilld run -c $job"
 t_run=$(date +%s.%N)
 run_rc=0
@@ -246,6 +255,7 @@ printf '  %-40s %s\n' \
 	"rows still pending" "$pending" \
 	"rows diverged (new_status set otherwise)" "$diverged" \
 	"rows with NULL old_status (stay NULL)" "$nulls" \
+	"backfilld check" "exit $check_rc" \
 	"backfilld run" "exit $run_rc, $elapsed s (~$rate rows/s)" \
 	"backfilld verify" "exit $verify_rc" \
 	"demo total" "$((SECONDS - t_start)) s"
