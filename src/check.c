@@ -54,6 +54,7 @@ struct check {
 	char *hi[CONFIG_MAX_KEY_PARTS];
 	int have_range;
 	struct statement st[2];
+	char table[600]; /* schema.name, the schema resolved where the job left it out */
 };
 
 static void flag(struct check *c, int error, const char *code, const char *fmt, ...)
@@ -174,6 +175,22 @@ static int table_params(const struct check *c, const struct config_qname *q, con
 
 /* --- the table ------------------------------------------------------------------- */
 
+static void resolve_table(struct check *c)
+{
+	const char *p[2];
+	struct db_result r;
+	int n = table_params(c, &c->cfg->table, c->sql->table, p);
+
+	snprintf(c->table, sizeof(c->table), "%s", c->sql->table_name);
+	if (c->cfg->table.schema)
+		return;
+	if (run(c, c->db, sql_check_schema(c->sql), n, p, &r) == 0 && r.nrows > 0 &&
+	    db_value(&r, 0, 0))
+		snprintf(c->table, sizeof(c->table), "%s.%s", db_value(&r, 0, 0),
+			 c->cfg->table.name);
+	db_result_clear(&r);
+}
+
 static int is_null_default(const char *d)
 {
 	return !d || strcasecmp(d, "NULL") == 0 || strncasecmp(d, "NULL::", 6) == 0;
@@ -197,13 +214,13 @@ static void check_columns(struct check *c)
 	c->columns_ok = 0;
 	if (run(c, c->db, sql_check_columns(c->sql), n, p, &r) < 0) {
 		flag(c, 1, "privilege", "cannot read the columns of table %s: %s",
-		     c->sql->table_name, r.message);
+		     c->table, r.message);
 		db_result_clear(&r);
 		return;
 	}
 	if (r.nrows == 0) {
 		flag(c, 1, "table-missing", "table %s not found (or not visible to this user)",
-		     c->sql->table_name);
+		     c->table);
 		db_result_clear(&r);
 		return;
 	}
@@ -213,7 +230,7 @@ static void check_columns(struct check *c)
 
 		if (row < 0) {
 			flag(c, 1, "column-missing", "key column %s not found in table %s",
-			     cfg->key[i], c->sql->table_name);
+			     cfg->key[i], c->table);
 			c->columns_ok = 0;
 			continue;
 		}
@@ -230,7 +247,7 @@ static void check_columns(struct check *c)
 
 		if (row < 0) {
 			flag(c, 1, "column-missing", "set column %s not found in table %s", col,
-			     c->sql->table_name);
+			     c->table);
 			c->columns_ok = 0;
 			continue;
 		}
@@ -263,7 +280,7 @@ static void check_unique(struct check *c)
 
 	if (run(c, c->db, sql_check_unique(c->sql), n, p, &r) < 0) {
 		flag(c, 1, "privilege", "cannot read the indexes of table %s: %s",
-		     c->sql->table_name, r.message);
+		     c->table, r.message);
 		db_result_clear(&r);
 		return;
 	}
@@ -290,7 +307,7 @@ static void check_unique(struct check *c)
 	flag(c, 1, "key-not-unique",
 	     "no primary key or unique index of table %s lies within the key (%s): batches "
 	     "bounded on a duplicated key grow without limit",
-	     c->sql->table_name, keys);
+	     c->table, keys);
 }
 
 /* A word of text, case-insensitive, not part of a longer identifier. */
@@ -332,13 +349,13 @@ static void check_triggers(struct check *c)
 
 	if (run(c, c->db, sql_check_triggers(c->sql), n, p, &r) < 0) {
 		flag(c, 0, "trigger", "cannot list the triggers of table %s: %s",
-		     c->sql->table_name, r.message);
+		     c->table, r.message);
 		db_result_clear(&r);
 		return;
 	}
 	for (int i = 0; i < r.nrows; i++)
 		flag(c, 0, "trigger",
-		     "table %s has trigger %s (%s): %s", c->sql->table_name, db_value(&r, i, 0),
+		     "table %s has trigger %s (%s): %s", c->table, db_value(&r, i, 0),
 		     db_value(&r, i, 1),
 		     strstr(db_value(&r, i, 1), "UPDATE") == db_value(&r, i, 1)
 			     ? "it fires for every row each batch updates, inside the batch's "
@@ -387,7 +404,7 @@ static void read_range(struct check *c)
 		c->have_range = c->hi_json != NULL;
 	} else if (r.error != DB_OK) {
 		flag(c, 1, "expression-error", "cannot read the key range of table %s: %s",
-		     c->sql->table_name, r.message);
+		     c->table, r.message);
 	}
 	free(q);
 	db_result_clear(&r);
@@ -427,7 +444,7 @@ static void pg_plan(const struct check *c, const char *plan, struct statement *s
 		    struct strbuf *others)
 {
 	static const char node[] = "\"Node Type\": \"";
-	int seq = 0, idx = 0;
+	int seq = 0, idx = 0, sort = 0;
 	size_t o = 0;
 
 	st->access[0] = '\0';
@@ -443,6 +460,9 @@ static void pg_plan(const struct check *c, const char *plan, struct statement *s
 			add_other(others, rel);
 		if (strcmp(type, "Seq Scan") == 0 && strcmp(rel, c->cfg->table.name) == 0)
 			seq = 1;
+		/* an index whose leading columns are not the key, read whole and sorted */
+		if (strcmp(type, "Sort") == 0 || strcmp(type, "Incremental Sort") == 0)
+			sort = 1;
 		if (strstr(type, "Index") && cond[0] && mentions(cond, c->cfg->key[0]))
 			idx = 1;
 		if (strstr(type, "Scan") && o < sizeof(st->access))
@@ -451,7 +471,7 @@ static void pg_plan(const struct check *c, const char *plan, struct statement *s
 					      index, rel[0] ? " on " : "", rel);
 		p = next;
 	}
-	st->index_range = idx && !seq;
+	st->index_range = idx && !seq && !sort;
 }
 
 /* MySQL's plan: one row per table read; ours by a range on an index. */
@@ -459,6 +479,7 @@ static void my_plan(const struct check *c, const struct db_result *r, struct sta
 		    struct strbuf *others)
 {
 	int ct = db_column(r, "table"), ty = db_column(r, "type"), ck = db_column(r, "key");
+	int cx = db_column(r, "Extra");
 	int ours = 0, range = 1;
 	size_t o = 0;
 
@@ -478,7 +499,8 @@ static void my_plan(const struct check *c, const struct db_result *r, struct sta
 			continue;
 		}
 		ours = 1;
-		if (!type || !key || strcmp(type, "range") != 0)
+		if (!type || !key || strcmp(type, "range") != 0 ||
+		    (cx >= 0 && db_value(r, i, cx) && strstr(db_value(r, i, cx), "filesort")))
 			range = 0;
 	}
 	st->index_range = ours && range;
@@ -498,6 +520,39 @@ static void explain(struct check *c, struct statement *st, int n, const char *co
 			my_plan(c, r, st, others);
 	}
 	free(q);
+}
+
+/* MySQL's plan names a table by its alias: look for the tables that the
+ * expressions and the guard spell out instead, keeping the aliases if none. */
+static void name_others(struct check *c, struct strbuf *others)
+{
+	const struct config *cfg = c->cfg;
+	struct strbuf names;
+	struct db_result r;
+
+	if (run(c, c->db, sql_check_tables(c->sql), 0, NULL, &r) < 0) {
+		db_result_clear(&r);
+		return;
+	}
+	strbuf_init(&names);
+	for (int i = 0; i < r.nrows; i++) {
+		const char *t = db_value(&r, i, 0);
+		int used = cfg->where && mentions(cfg->where, t);
+
+		if (!t || strcmp(t, cfg->table.name) == 0)
+			continue;
+		for (size_t k = 0; k < cfg->nset && !used; k++)
+			used = mentions(cfg->set[k].expr, t);
+		if (used)
+			add_other(&names, t);
+	}
+	db_result_clear(&r);
+	if (names.len && !names.oom) {
+		strbuf_free(others);
+		*others = names;
+		return;
+	}
+	strbuf_free(&names);
 }
 
 static void check_statements(struct check *c)
@@ -535,7 +590,7 @@ static void check_statements(struct check *c)
 	if (!c->st[1].explained) {
 		if (denied(&r))
 			flag(c, 1, "privilege", "the batch UPDATE on %s is not allowed: %s",
-			     c->sql->table_name, r.message);
+			     c->table, r.message);
 		else
 			flag(c, 1, "expression-error",
 			     "the batch UPDATE does not resolve (set expressions, where guard): %s",
@@ -571,16 +626,18 @@ static void check_statements(struct check *c)
 			     "the planner reads the first batch of %s sequentially (%s), though the "
 			     "key's index can serve it: fine for a small table, a full scan per "
 			     "batch on a large one",
-			     c->sql->table_name,
+			     c->table,
 			     c->st[c->st[0].index_range ? 1 : 0].access);
 		else
 			flag(c, 1, "no-index-range",
 			     "the %s statement does not read %s by an index range on the key (%s): "
 			     "every batch would scan the table; the key needs an index whose "
 			     "leading columns are the key, in order",
-			     c->st[0].index_range ? "update" : "bound", c->sql->table_name,
+			     c->st[0].index_range ? "update" : "bound", c->table,
 			     c->st[c->st[0].index_range ? 1 : 0].access);
 	}
+	if (others.len && !c->pg)
+		name_others(c, &others);
 	if (others.len)
 		flag(c, 0, "other-tables",
 		     "the set expressions or the guard read other tables (%s): each batch "
@@ -806,7 +863,7 @@ static void print_text(const struct check *c)
 		o += (size_t)snprintf(keys + o, sizeof(keys) - o, "%s%s", k ? ", " : "",
 				      cfg->key[k]);
 	printf("check: job %s on %s %s, table %s, key (%s)\n", cfg->job,
-	       c->pg ? "postgres" : "mysql", db_server_version(c->db), c->sql->table_name, keys);
+	       c->pg ? "postgres" : "mysql", db_server_version(c->db), c->table, keys);
 	for (int i = 0; i < c->nf; i++)
 		printf("%s %s: %s\n", c->f[i].error ? "ERROR" : "WARN ", c->f[i].code, c->f[i].msg);
 	if (c->columns_ok) {
@@ -820,7 +877,7 @@ static void print_text(const struct check *c)
 			       cfg->batch.max_size, duration_s(c), cfg->batch.target_time_ms,
 			       cfg->batch.sleep_ms);
 		else
-			printf("plan: table %s is empty: nothing to backfill\n", c->sql->table_name);
+			printf("plan: table %s is empty: nothing to backfill\n", c->table);
 		for (int i = 0; i < 2; i++)
 			if (c->st[i].explained)
 				printf("plan: %s statement: %s (%s)\n", c->st[i].name,
@@ -846,7 +903,7 @@ static int print_json(const struct check *c)
 	json_kv_str(&jb, "job", cfg->job);
 	json_kv_str(&jb, "driver", c->pg ? "postgres" : "mysql");
 	json_kv_str(&jb, "server", db_server_version(c->db));
-	json_kv_str(&jb, "table", c->sql->table_name);
+	json_kv_str(&jb, "table", c->table);
 	json_kv_int(&jb, "errors", c->nerr);
 	json_kv_int(&jb, "warnings", c->nwarn);
 	json_key(&jb, "findings");
@@ -929,6 +986,7 @@ int check_run(const struct config *cfg, int json)
 		return 1;
 	}
 
+	resolve_table(&c);
 	check_columns(&c);
 	if (c.columns_ok) {
 		check_unique(&c);

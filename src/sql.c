@@ -471,6 +471,25 @@ const char *sql_check_columns(const struct sql *s)
 	       " ORDER BY ORDINAL_POSITION";
 }
 
+const char *sql_check_schema(const struct sql *s)
+{
+	if (s->dialect == DB_DIALECT_POSTGRES)
+		return "SELECT n.nspname FROM pg_catalog.pg_class c"
+		       " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+		       " WHERE c.oid = to_regclass($1)";
+	return "SELECT COALESCE(?, DATABASE()), ?";
+}
+
+const char *sql_check_tables(const struct sql *s)
+{
+	if (s->dialect == DB_DIALECT_POSTGRES)
+		return "SELECT DISTINCT relname FROM pg_catalog.pg_class WHERE relkind IN"
+		       " ('r', 'p', 'v', 'm', 'f')";
+	return "SELECT DISTINCT TABLE_NAME FROM information_schema.TABLES"
+	       " WHERE TABLE_SCHEMA NOT IN ('mysql', 'information_schema',"
+	       " 'performance_schema', 'sys')";
+}
+
 const char *sql_check_unique(const struct sql *s)
 {
 	if (s->dialect == DB_DIALECT_POSTGRES)

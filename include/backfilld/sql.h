@@ -105,6 +105,10 @@ const char *sql_lag_fallback(enum db_dialect d);
  * unique: (index, column) of every full unique index, columns in index order;
  * triggers: (name, event). */
 const char *sql_check_columns(const struct sql *s);
+/* tables: the names of every table of every user schema (one column). */
+const char *sql_check_tables(const struct sql *s);
+/* schema: one row, the schema the table is in (or would be, on MySQL). */
+const char *sql_check_schema(const struct sql *s);
 const char *sql_check_unique(const struct sql *s);
 const char *sql_check_triggers(const struct sql *s);
 /* Whether a table exists and this user may create one beside it: one row
