@@ -23,6 +23,7 @@
 #include <strings.h>
 
 #define MAX_FINDINGS 64
+#define NST 4 /* statements explained: bound, update, bound_next, update_next */
 #define HEARTBEAT_TABLE "backfilld_heartbeat"
 
 struct finding {
@@ -53,7 +54,7 @@ struct check {
 	char *lo_json, *hi_json;
 	char *hi[CONFIG_MAX_KEY_PARTS];
 	int have_range;
-	struct statement st[2];
+	struct statement st[NST];
 	char table[600]; /* schema.name, the schema resolved where the job left it out */
 };
 
@@ -555,67 +556,102 @@ static void name_others(struct check *c, struct strbuf *others)
 	strbuf_free(&names);
 }
 
+/* The key of row 0 of r, or copies of fallback when r has no row. */
+static void take_key(const struct check *c, const struct db_result *r, char *const *fallback,
+		     char **out)
+{
+	for (size_t i = 0; i < c->cfg->nkey; i++) {
+		const char *v = r->nrows > 0 ? db_value(r, 0, (int)i) : fallback[i];
+
+		out[i] = v ? strdup(v) : NULL;
+	}
+}
+
+/* EXPLAINs the statements of the first two batches as the daemon would send them:
+ * the first has only an upper bound, every later one a cursor too. */
 static void check_statements(struct check *c)
 {
 	const struct config *cfg = c->cfg;
 	const char *p[SQL_MAX_RANGE_PARAMS];
 	const char *nulls[CONFIG_MAX_KEY_PARTS] = { 0 };
-	char *upper[CONFIG_MAX_KEY_PARTS] = { 0 };
+	char *up1[CONFIG_MAX_KEY_PARTS] = { 0 }, *up2[CONFIG_MAX_KEY_PARTS] = { 0 };
+	/* per statement: cursor (NULL: first batch) and bound */
+	const char *const *from[NST];
+	const char *const *to[NST];
 	struct strbuf others;
 	struct db_result r;
-	int n;
+	int n, worst = -1, failed = 0;
 
 	strbuf_init(&others);
-	c->st[0].name = "bound";
-	c->st[0].sql = sql_upper_bound(c->sql, 1, cfg->batch.size);
-	c->st[1].name = "update";
-	c->st[1].sql = sql_update(c->sql, 1);
+	c->st[0] = (struct statement){ .name = "bound",
+				       .sql = sql_upper_bound(c->sql, 1, cfg->batch.size) };
+	c->st[1] = (struct statement){ .name = "update", .sql = sql_update(c->sql, 1) };
+	c->st[2] = (struct statement){ .name = "bound_next",
+				       .sql = sql_upper_bound(c->sql, 0, cfg->batch.size) };
+	c->st[3] = (struct statement){ .name = "update_next", .sql = sql_update(c->sql, 0) };
 
-	/* the first batch as the daemon would run it: its upper bound, read for real */
-	n = sql_range_params(c->sql, NULL, c->have_range ? (const char *const *)c->hi : nulls, p);
-	if (c->have_range && run(c, c->db, c->st[0].sql, n, p, &r) == 0) {
-		for (size_t i = 0; i < cfg->nkey; i++)
-			upper[i] = r.nrows > 0 && db_value(&r, 0, (int)i)
-					   ? strdup(db_value(&r, 0, (int)i))
-					   : (c->hi[i] ? strdup(c->hi[i]) : NULL);
-	}
-	db_result_clear(&r);
-	if (c->have_range) {
-		explain(c, &c->st[0], n, p, &others, &r);
+	if (!c->have_range) {
+		/* an empty table: the expressions must still resolve */
+		n = sql_range_params(c->sql, NULL, nulls, p);
+		explain(c, &c->st[1], n, p, &others, &r);
+		if (!c->st[1].explained)
+			flag(c, 1, denied(&r) ? "privilege" : "expression-error",
+			     "the batch UPDATE does not resolve: %s", r.message);
 		db_result_clear(&r);
+		strbuf_free(&others);
+		return;
 	}
-
-	n = sql_range_params(c->sql, NULL, c->have_range ? (const char *const *)upper : nulls, p);
-	explain(c, &c->st[1], n, p, &others, &r);
-	if (!c->st[1].explained) {
-		if (denied(&r))
-			flag(c, 1, "privilege", "the batch UPDATE on %s is not allowed: %s",
-			     c->table, r.message);
-		else
-			flag(c, 1, "expression-error",
-			     "the batch UPDATE does not resolve (set expressions, where guard): %s",
-			     r.message);
-	}
+	/* the two batches' upper bounds, read for real */
+	n = sql_range_params(c->sql, NULL, (const char *const *)c->hi, p);
+	run(c, c->db, c->st[0].sql, n, p, &r);
+	take_key(c, &r, c->hi, up1);
+	db_result_clear(&r);
+	n = sql_range_params(c->sql, (const char *const *)up1, (const char *const *)c->hi, p);
+	run(c, c->db, c->st[2].sql, n, p, &r);
+	take_key(c, &r, c->hi, up2);
 	db_result_clear(&r);
 
-	if (c->have_range && c->st[0].explained && c->st[1].explained &&
-	    !(c->st[0].index_range && c->st[1].index_range)) {
+	from[0] = NULL;
+	to[0] = (const char *const *)c->hi;
+	from[1] = NULL;
+	to[1] = (const char *const *)up1;
+	from[2] = (const char *const *)up1;
+	to[2] = (const char *const *)c->hi;
+	from[3] = (const char *const *)up1;
+	to[3] = (const char *const *)up2;
+	for (int i = 0; i < NST; i++) {
+		n = sql_range_params(c->sql, from[i], to[i], p);
+		explain(c, &c->st[i], n, p, &others, &r);
+		if (!c->st[i].explained && (i == 1 || i == 3) && !failed++)
+			flag(c, 1, denied(&r) ? "privilege" : "expression-error",
+			     "the batch UPDATE on %s %s: %s", c->table,
+			     denied(&r) ? "is not allowed"
+					: "does not resolve (set expressions, where guard)",
+			     r.message);
+		db_result_clear(&r);
+		if (c->st[i].explained && !c->st[i].index_range && worst < 0)
+			worst = i;
+	}
+
+	if (worst >= 0) {
 		int usable = 0;
 
-		/* PostgreSQL prefers a sequential scan when the first batch covers much
-		 * of a small table: ask whether the index could serve at all */
+		/* PostgreSQL prefers a sequential scan when a batch covers much of a
+		 * small table: ask whether the index could serve at all */
 		if (c->pg && run(c, c->db, "SET enable_seqscan = off", 0, NULL, &r) == 0) {
-			struct statement probe[2] = { c->st[0], c->st[1] };
 			struct db_result r2;
 
-			db_result_clear(&r);
-			n = sql_range_params(c->sql, NULL, (const char *const *)c->hi, p);
-			explain(c, &probe[0], n, p, &others, &r2);
-			db_result_clear(&r2);
-			n = sql_range_params(c->sql, NULL, (const char *const *)upper, p);
-			explain(c, &probe[1], n, p, &others, &r2);
-			db_result_clear(&r2);
-			usable = probe[0].index_range && probe[1].index_range;
+			usable = 1;
+			for (int i = 0; i < NST; i++) {
+				struct statement probe = c->st[i];
+
+				if (!probe.explained)
+					continue;
+				n = sql_range_params(c->sql, from[i], to[i], p);
+				explain(c, &probe, n, p, &others, &r2);
+				db_result_clear(&r2);
+				usable &= probe.index_range;
+			}
 			if (run(c, c->db, "RESET enable_seqscan", 0, NULL, &r2) < 0)
 				usable = 0;
 			db_result_clear(&r2);
@@ -623,18 +659,16 @@ static void check_statements(struct check *c)
 		db_result_clear(&r);
 		if (usable)
 			flag(c, 0, "seq-scan-chosen",
-			     "the planner reads the first batch of %s sequentially (%s), though the "
-			     "key's index can serve it: fine for a small table, a full scan per "
+			     "the planner reads %s sequentially for the %s statement (%s), though "
+			     "the key's index can serve it: fine for a small table, a full scan per "
 			     "batch on a large one",
-			     c->table,
-			     c->st[c->st[0].index_range ? 1 : 0].access);
+			     c->table, c->st[worst].name, c->st[worst].access);
 		else
 			flag(c, 1, "no-index-range",
 			     "the %s statement does not read %s by an index range on the key (%s): "
 			     "every batch would scan the table; the key needs an index whose "
 			     "leading columns are the key, in order",
-			     c->st[0].index_range ? "update" : "bound", c->table,
-			     c->st[c->st[0].index_range ? 1 : 0].access);
+			     c->st[worst].name, c->table, c->st[worst].access);
 	}
 	if (others.len && !c->pg)
 		name_others(c, &others);
@@ -644,8 +678,10 @@ static void check_statements(struct check *c)
 		     "locks or waits on them too, and the backfill depends on their content",
 		     others.buf);
 	strbuf_free(&others);
-	for (size_t i = 0; i < cfg->nkey; i++)
-		free(upper[i]);
+	for (size_t i = 0; i < cfg->nkey; i++) {
+		free(up1[i]);
+		free(up2[i]);
+	}
 }
 
 /* --- privileges ---------------------------------------------------------------------- */
@@ -878,7 +914,7 @@ static void print_text(const struct check *c)
 			       cfg->batch.sleep_ms);
 		else
 			printf("plan: table %s is empty: nothing to backfill\n", c->table);
-		for (int i = 0; i < 2; i++)
+		for (int i = 0; i < NST; i++)
 			if (c->st[i].explained)
 				printf("plan: %s statement: %s (%s)\n", c->st[i].name,
 				       c->st[i].index_range ? "index range on the key"
@@ -932,7 +968,7 @@ static int print_json(const struct check *c)
 		json_kv_double(&jb, "duration_s", duration_s(c), 1); /* an upper bound */
 		json_key(&jb, "statements");
 		json_arr_begin(&jb);
-		for (int i = 0; i < 2; i++) {
+		for (int i = 0; i < NST; i++) {
 			if (!c->st[i].explained)
 				continue;
 			json_obj_begin(&jb);
@@ -1009,7 +1045,7 @@ int check_run(const struct config *cfg, int json)
 	}
 	fflush(stdout);
 
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < NST; i++)
 		free(c.st[i].sql);
 	for (size_t i = 0; i < CONFIG_MAX_KEY_PARTS; i++)
 		free(c.hi[i]);

@@ -183,7 +183,8 @@ it_eq "$(jx "$f" 'd["plan"]["key_min"]') $(jx "$f" 'd["plan"]["key_max"]')" \
 it_eq "$(jx "$f" 'isinstance(d["plan"]["duration_s"], (int, float)) and d["plan"]["duration_s"] >= 0')" true \
 	"clean: duration_s a number"
 it_eq "$(jx "$f" '[(s["name"], s["index_range"], bool(s["sql"]), bool(s["access"])) for s in d["plan"]["statements"]]')" \
-	'[["bound", true, true, true], ["update", true, true, true]]' "clean: statements (name, index_range, sql, access)"
+	'[["bound", true, true, true], ["update", true, true, true], ["bound_next", true, true, true], ["update_next", true, true, true]]' \
+	"clean: statements (name, index_range, sql, access)"
 it_eq "$(jx "$f" '"LIMIT" in d["plan"]["statements"][0]["sql"].upper() and d["plan"]["statements"][1]["sql"].upper().startswith("UPDATE")')" \
 	true "clean: the bound and update statements"
 it_le 1 "$(grep -c '^plan: ' "$IT_DIR/clean.out")" "clean: text plan lines"
