@@ -371,6 +371,29 @@ expect privilege_lock_waits 3 "privilege" ""
 named privilege_lock_waits error privilege "$monitor"
 nothing_written "privilege_lock_waits"
 
+# the heartbeat table, the administrator's: the job's user may read it (on the replica
+# too) but not write it, which the throttle does on the primary every interval
+if it_pg; then
+	it_admin_sql "GRANT ALL ON priv_ckpt TO $BACKFILLD_PG_USER;
+		CREATE TABLE backfilld_heartbeat (job text PRIMARY KEY, ts_us bigint NOT NULL);
+		GRANT SELECT ON backfilld_heartbeat TO $BACKFILLD_PG_USER" || it_fail "cannot create the heartbeat table"
+	hb_user=""
+else
+	it_admin_sql "GRANT ALL PRIVILEGES ON \`$IT_DB\`.priv_ckpt TO 'it_check_ro'@'127.0.0.1';
+		CREATE TABLE backfilld_heartbeat (job VARCHAR(255) NOT NULL PRIMARY KEY, ts_us BIGINT NOT NULL)
+			ENGINE=InnoDB;
+		GRANT SELECT ON \`$IT_DB\`.backfilld_heartbeat TO 'it_check_ro'@'127.0.0.1'" ||
+		it_fail "cannot create the heartbeat table"
+	hb_user=it_check_ro
+fi
+CK_USER=$hb_user CK_THROTTLE="throttle:
+  max_replication_lag: 1s
+  replicas:
+$(replica "$replica_port")" cfg privilege_heartbeat priv id "  new_status: old_status" "checkpoint:
+  table: priv_ckpt"
+expect privilege_heartbeat 3 "privilege" ""
+named privilege_heartbeat error privilege backfilld_heartbeat
+
 # --- a config error exits 2 before connecting; an unreachable primary exits 1 -----------------------
 CK_PORT=1 cfg primary_unreachable items id "  new_status: old_status"
 it_run check -c "$IT_DIR/primary_unreachable.yaml" >"$IT_DIR/pu.out" 2>"$IT_DIR/pu.err"
