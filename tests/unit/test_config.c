@@ -1157,6 +1157,26 @@ static void test_good_corpus(void **state)
 	free(list);
 }
 
+/* Where a connection points, for messages: never the password a DSN may hold. */
+static void test_conn_name(void **state)
+{
+	struct config_conn pg = { .dsn = "host=db1 port=5433 user=u password=hunter2" };
+	struct config_conn pg_bare = { .dsn = "dbname=app password=hunter2" };
+	struct config_conn my = { .host = "db2", .port = 3307 };
+	struct config_conn my_sock = { .socket = "/run/mysqld/mysqld.sock" };
+	char out[160];
+
+	(void)state;
+	config_conn_name(&pg, CONFIG_DRIVER_POSTGRES, "primary", out, sizeof(out));
+	assert_string_equal(out, "db1:5433");
+	config_conn_name(&pg_bare, CONFIG_DRIVER_POSTGRES, "replica 2", out, sizeof(out));
+	assert_string_equal(out, "replica 2");
+	config_conn_name(&my, CONFIG_DRIVER_MYSQL, "primary", out, sizeof(out));
+	assert_string_equal(out, "db2:3307");
+	config_conn_name(&my_sock, CONFIG_DRIVER_MYSQL, "primary", out, sizeof(out));
+	assert_string_equal(out, "/run/mysqld/mysqld.sock");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1181,6 +1201,7 @@ int main(void)
 		cmocka_unit_test(test_every_prefix),
 		cmocka_unit_test(test_bad_corpus),
 		cmocka_unit_test(test_good_corpus),
+		cmocka_unit_test(test_conn_name),
 	};
 
 	return cmocka_run_group_tests(tests, setup_env, teardown_env);
