@@ -32,7 +32,7 @@ void batchsize_limits(struct batchsize *b, int64_t min, int64_t max, int64_t tar
 
 void batchsize_success(struct batchsize *b, int full, double ms)
 {
-	double target = (double)b->target_ms, ratio;
+	double target = (double)b->target_ms, ratio, grow;
 
 	if (ms < 1.0)
 		ms = 1.0;
@@ -53,16 +53,16 @@ void batchsize_success(struct batchsize *b, int full, double ms)
 	}
 	if (!full || ms >= 0.8 * target)
 		return;
+	grow = (double)b->size * (ratio < 1.25 ? ratio : 1.25) + 1.0;
 	if (b->size < b->recover_to) {
 		/* after a timeout: back towards the old size a step at a time */
 		double next = (double)(b->size + b->step);
-		double cap = (double)b->size * (ratio < 1.25 ? ratio : 1.25) + 1.0;
 
-		b->size = clamp(b, next < cap ? next : cap);
+		b->size = clamp(b, next < grow ? next : grow);
 		return;
 	}
 	b->recover_to = 0;
-	b->size = clamp(b, (double)b->size * (ratio < 1.25 ? ratio : 1.25) + 1.0);
+	b->size = clamp(b, grow);
 }
 
 void batchsize_timeout(struct batchsize *b)

@@ -24,7 +24,6 @@
 
 #define MAX_FINDINGS 64
 #define NST 4 /* statements explained: bound, update, bound_next, update_next */
-#define HEARTBEAT_TABLE "backfilld_heartbeat"
 
 struct finding {
 	int error;
@@ -53,9 +52,9 @@ struct check {
 	int64_t estimate;
 	char *lo_json, *hi_json;
 	char *hi[CONFIG_MAX_KEY_PARTS];
-	int have_range;
 	struct statement st[NST];
 	char table[600]; /* schema.name, the schema resolved where the job left it out */
+	char keys[512];  /* the key's columns, "a, b", for messages */
 };
 
 static void flag(struct check *c, int error, const char *code, const char *fmt, ...)
@@ -161,26 +160,13 @@ static int denied(const struct db_result *r)
 	       strstr(r->message, "permission");
 }
 
-/* The parameters naming a table in the catalog reads. */
-static int table_params(const struct check *c, const struct config_qname *q, const char *quoted,
-			const char **p)
-{
-	if (c->pg) {
-		p[0] = quoted;
-		return 1;
-	}
-	p[0] = q->schema;
-	p[1] = q->name;
-	return 2;
-}
-
 /* --- the table ------------------------------------------------------------------- */
 
 static void resolve_table(struct check *c)
 {
 	const char *p[2];
 	struct db_result r;
-	int n = table_params(c, &c->cfg->table, c->sql->table, p);
+	int n = sql_table_params(c->sql, p);
 
 	snprintf(c->table, sizeof(c->table), "%s", c->sql->table_name);
 	if (c->cfg->table.schema)
@@ -210,10 +196,10 @@ static void check_columns(struct check *c)
 	const struct config *cfg = c->cfg;
 	const char *p[2];
 	struct db_result r;
-	int n = table_params(c, &cfg->table, c->sql->table, p);
+	int n = sql_table_params(c->sql, p);
 
 	c->columns_ok = 0;
-	if (run(c, c->db, sql_check_columns(c->sql), n, p, &r) < 0) {
+	if (run(c, c->db, sql_columns(c->sql), n, p, &r) < 0) {
 		flag(c, 1, "privilege", "cannot read the columns of table %s: %s",
 		     c->table, r.message);
 		db_result_clear(&r);
@@ -275,9 +261,7 @@ static void check_unique(struct check *c)
 	const struct config *cfg = c->cfg;
 	const char *p[2];
 	struct db_result r;
-	int n = table_params(c, &cfg->table, c->sql->table, p), found = 0;
-	char keys[512] = "";
-	size_t o = 0;
+	int n = sql_table_params(c->sql, p), found = 0;
 
 	if (run(c, c->db, sql_check_unique(c->sql), n, p, &r) < 0) {
 		flag(c, 1, "privilege", "cannot read the indexes of table %s: %s",
@@ -302,13 +286,10 @@ static void check_unique(struct check *c)
 	db_result_clear(&r);
 	if (found)
 		return;
-	for (size_t k = 0; k < cfg->nkey && o < sizeof(keys); k++)
-		o += (size_t)snprintf(keys + o, sizeof(keys) - o, "%s%s", k ? ", " : "",
-				      cfg->key[k]);
 	flag(c, 1, "key-not-unique",
 	     "no primary key or unique index of table %s lies within the key (%s): batches "
 	     "bounded on a duplicated key grow without limit",
-	     c->table, keys);
+	     c->table, c->keys);
 }
 
 /* A word of text, case-insensitive, not part of a longer identifier. */
@@ -346,7 +327,7 @@ static void check_triggers(struct check *c)
 {
 	const char *p[2];
 	struct db_result r;
-	int n = table_params(c, &c->cfg->table, c->sql->table, p);
+	int n = sql_table_params(c->sql, p);
 
 	if (run(c, c->db, sql_check_triggers(c->sql), n, p, &r) < 0) {
 		flag(c, 0, "trigger", "cannot list the triggers of table %s: %s",
@@ -384,7 +365,7 @@ static void read_range(struct check *c)
 	struct db_result r;
 	char *q;
 	const char *p[2];
-	int n = table_params(c, &c->cfg->table, c->sql->table, p);
+	int n = sql_table_params(c->sql, p);
 
 	if (run(c, c->db, sql_estimate(c->sql), n, p, &r) == 0 && r.nrows > 0 &&
 	    db_value(&r, 0, 0))
@@ -402,7 +383,6 @@ static void read_range(struct check *c)
 		for (size_t i = 0; i < c->cfg->nkey; i++)
 			c->hi[i] = db_value(&r, 0, (int)i) ? strdup(db_value(&r, 0, (int)i))
 							    : NULL;
-		c->have_range = c->hi_json != NULL;
 	} else if (r.error != DB_OK) {
 		flag(c, 1, "expression-error", "cannot read the key range of table %s: %s",
 		     c->table, r.message);
@@ -590,7 +570,7 @@ static void check_statements(struct check *c)
 				       .sql = sql_upper_bound(c->sql, 0, cfg->batch.size) };
 	c->st[3] = (struct statement){ .name = "update_next", .sql = sql_update(c->sql, 0) };
 
-	if (!c->have_range) {
+	if (!c->hi_json) {
 		/* an empty table: the expressions must still resolve */
 		n = sql_range_params(c->sql, NULL, nulls, p);
 		explain(c, &c->st[1], n, p, &others, &r);
@@ -686,6 +666,21 @@ static void check_statements(struct check *c)
 
 /* --- privileges ---------------------------------------------------------------------- */
 
+/* The parameters of sql_check_table() for the table q, quoted: quoted. */
+static int check_table_params(const struct check *c, const struct config_qname *q,
+			      const char *quoted, const char **p)
+{
+	if (c->pg) {
+		p[0] = quoted;
+		p[1] = q->schema;
+		return 2;
+	}
+	p[0] = q->schema;
+	p[1] = q->name;
+	p[2] = q->schema;
+	return 3;
+}
+
 /* The table q (quoted: quoted) must exist with the statements allowed, or be
  * creatable. what names it in messages. */
 static void check_table_rights(struct check *c, struct db *db, const struct config_qname *q,
@@ -695,18 +690,8 @@ static void check_table_rights(struct check *c, struct db *db, const struct conf
 	const char *p[3];
 	const char *nulls[8] = { 0 };
 	struct db_result r;
-	int n;
+	int n = check_table_params(c, q, quoted, p);
 
-	if (c->pg) {
-		p[0] = quoted;
-		p[1] = q->schema;
-		n = 2;
-	} else {
-		p[0] = q->schema;
-		p[1] = q->name;
-		p[2] = q->schema;
-		n = 3;
-	}
 	if (run(c, db, sql_check_table(c->sql), n, p, &r) < 0 || r.nrows < 1) {
 		flag(c, 1, "privilege", "cannot look up the %s %s: %s", what, quoted, r.message);
 		db_result_clear(&r);
@@ -724,31 +709,23 @@ static void check_table_rights(struct check *c, struct db *db, const struct conf
 	for (size_t i = 0; i < nstmts; i++) {
 		char *q2 = sql_explain(c->sql, stmts[i]);
 
-		if (run(c, db, q2, nparams[i], nulls, &r) < 0)
+		int denied_here = run(c, db, q2, nparams[i], nulls, &r) < 0;
+
+		if (denied_here)
 			flag(c, 1, "privilege", "the %s %s: %s", what, quoted, r.message);
 		db_result_clear(&r);
 		free(q2);
-		if (c->nerr && strcmp(c->f[c->nf - 1].code, "privilege") == 0 &&
-		    strstr(c->f[c->nf - 1].msg, quoted))
+		if (denied_here)
 			break; /* one message per table */
 	}
 }
 
-static char *heartbeat_quoted(struct check *c, struct db *db, struct config_qname *q)
+/* The heartbeat table, quoted for db, and q naming it for the catalog reads. */
+static char *heartbeat_quoted(const struct check *c, struct db *db, struct config_qname *q)
 {
-	struct strbuf sb;
-	char *name = db_quote_ident(db, HEARTBEAT_TABLE);
-	char *schema = c->cfg->checkpoint_table.schema
-			       ? db_quote_ident(db, c->cfg->checkpoint_table.schema)
-			       : NULL;
-
 	q->schema = c->cfg->checkpoint_table.schema;
-	q->name = HEARTBEAT_TABLE;
-	strbuf_init(&sb);
-	strbuf_addf(&sb, "%s%s%s", schema ? schema : "", schema ? "." : "", name ? name : "");
-	free(name);
-	free(schema);
-	return strbuf_take(&sb);
+	q->name = SQL_HEARTBEAT_TABLE;
+	return sql_quoted_name(db, q->schema, q->name);
 }
 
 static void check_rights(struct check *c)
@@ -772,10 +749,11 @@ static void check_rights(struct check *c)
 	if (lag && cfg->throttle.nreplicas) {
 		struct config_qname q;
 		char *hb = heartbeat_quoted(c, c->db, &q);
-		char *stmts[1] = { sql_heartbeat_write(db_dialect(c->db), hb) };
+		char *stmts[1] = { hb ? sql_heartbeat_write(db_dialect(c->db), hb) : NULL };
 		int np[1] = { 2 };
 
-		check_table_rights(c, c->db, &q, hb, "heartbeat table", stmts, np, 1);
+		if (stmts[0])
+			check_table_rights(c, c->db, &q, hb, "heartbeat table", stmts, np, 1);
 		free(stmts[0]);
 		free(hb);
 	}
@@ -836,22 +814,14 @@ static void check_replicas(struct check *c)
 		} else if (cfg->throttle.max_replication_lag_ms > 0) {
 			struct config_qname q;
 			char *hb = heartbeat_quoted(c, db, &q);
-			char *read = sql_heartbeat_read(db_dialect(db), hb);
+			char *read = hb ? sql_heartbeat_read(db_dialect(db), hb) : NULL;
 			const char *p[3];
-			int n = c->pg ? 2 : 3;
+			int n = check_table_params(c, &q, hb, p);
 
 			db_result_clear(&r);
-			if (c->pg) {
-				p[0] = hb;
-				p[1] = q.schema;
-			} else {
-				p[0] = q.schema;
-				p[1] = q.name;
-				p[2] = q.schema;
-			}
 			/* a heartbeat table not replicated yet is created by the first run */
-			if (run(c, db, sql_check_table(c->sql), n, p, &r) == 0 && r.nrows > 0 &&
-			    strcmp(db_value(&r, 0, 0), "1") == 0) {
+			if (read && run(c, db, sql_check_table(c->sql), n, p, &r) == 0 &&
+			    r.nrows > 0 && strcmp(db_value(&r, 0, 0), "1") == 0) {
 				const char *jp[1] = { cfg->job };
 
 				db_result_clear(&r);
@@ -892,18 +862,13 @@ static double duration_s(const struct check *c)
 static void print_text(const struct check *c)
 {
 	const struct config *cfg = c->cfg;
-	char keys[512] = "";
-	size_t o = 0;
 
-	for (size_t k = 0; k < cfg->nkey && o < sizeof(keys); k++)
-		o += (size_t)snprintf(keys + o, sizeof(keys) - o, "%s%s", k ? ", " : "",
-				      cfg->key[k]);
 	printf("check: job %s on %s %s, table %s, key (%s)\n", cfg->job,
-	       c->pg ? "postgres" : "mysql", db_server_version(c->db), c->table, keys);
+	       c->pg ? "postgres" : "mysql", db_server_version(c->db), c->table, c->keys);
 	for (int i = 0; i < c->nf; i++)
 		printf("%s %s: %s\n", c->f[i].error ? "ERROR" : "WARN ", c->f[i].code, c->f[i].msg);
 	if (c->columns_ok) {
-		if (c->have_range)
+		if (c->hi_json)
 			printf("plan: ~%" PRId64 " rows (planner estimate), key %s .. %s; ~%" PRId64
 			       " batches of %" PRId64 " rows (as few as %" PRId64
 			       " once they grow to max_size %" PRId64 "); at most about %.0f s, "
@@ -958,8 +923,8 @@ static int print_json(const struct check *c)
 	} else {
 		json_obj_begin(&jb);
 		json_kv_int(&jb, "rows_estimate", c->estimate);
-		json_kv_raw(&jb, "key_min", c->lo_json ? c->lo_json : "null");
-		json_kv_raw(&jb, "key_max", c->hi_json ? c->hi_json : "null");
+		json_kv_raw(&jb, "key_min", c->lo_json);
+		json_kv_raw(&jb, "key_max", c->hi_json);
 		json_kv_int(&jb, "batch_size", cfg->batch.size);
 		json_kv_int(&jb, "batches", batches(c));
 		json_kv_int(&jb, "batches_at_max_size", batches_at(c, cfg->batch.max_size));
@@ -998,6 +963,9 @@ int check_run(const struct config *cfg, int json)
 
 	c.cfg = cfg;
 	c.pg = cfg->driver == CONFIG_DRIVER_POSTGRES;
+	for (size_t k = 0, o = 0; k < cfg->nkey && o < sizeof(c.keys); k++)
+		o += (size_t)snprintf(c.keys + o, sizeof(c.keys) - o, "%s%s", k ? ", " : "",
+				      cfg->key[k]);
 	c.loop = ev_loop_new(EVFLAG_AUTO);
 	if (!c.loop) {
 		fprintf(stderr, "backfilld check: cannot create an event loop\n");

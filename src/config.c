@@ -26,7 +26,6 @@
 #define MAX_REPLICAS 64
 #define MAX_JOB_NAME 100
 #define MAX_DURATION_MS INT32_MAX /* fits postgres' int GUCs and every int timer */
-#define MAX_BATCH_ROWS 10000000
 #define ESC_BUF 80   /* a value quoted in a message, truncated */
 #define PATH_BUF 256 /* a key path such as throttle.replicas[3].password_file */
 
@@ -475,6 +474,21 @@ static int get_string(struct ctx *c, const struct node *n, const char *path, int
 	return *out ? 0 : oom(c);
 }
 
+/* path.key: the value given, else (a replica's) the primary's, else missing. */
+static int get_inherited(struct ctx *c, const struct node *n, const struct node *at,
+			 const char *path, const char *key, const char *inherited, char **out)
+{
+	char p[PATH_BUF];
+
+	join(p, sizeof(p), path, key);
+	if (n)
+		return get_string(c, n, p, 0, out);
+	if (!inherited)
+		return missing(c, at, p);
+	*out = strdup(inherited);
+	return *out ? 0 : oom(c);
+}
+
 static int get_int(struct ctx *c, const struct node *n, const char *path, int64_t min, int64_t max,
 		   int64_t *out)
 {
@@ -818,6 +832,26 @@ static const char *const replica_keys[] = { "dsn",	     "host",	 "port",
 					    "socket",	     "user",	 "database",
 					    "password_file", "password", NULL };
 
+/* Reads fd to its end into buf (max + 1 bytes); *len the bytes read. 0, -EFBIG
+ * when there are more than max, or -errno. */
+static int read_capped(int fd, char *buf, size_t max, size_t *len)
+{
+	*len = 0;
+	for (;;) {
+		ssize_t r = read(fd, buf + *len, max + 1 - *len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return 0;
+		*len += (size_t)r;
+		if (*len > max)
+			return -EFBIG;
+	}
+}
+
 /* Reads a password file: a regular file nobody else may read; one trailing newline dropped. */
 static int read_secret(struct ctx *c, const struct node *n, const char *path, const char *file,
 		       char **out)
@@ -850,23 +884,15 @@ static int read_secret(struct ctx *c, const struct node *n, const char *path, co
 		rc = oom(c);
 		goto out_close;
 	}
-	for (;;) {
-		ssize_t r = read(fd, buf + len, MAX_SECRET_BYTES + 1 - len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = fail(c, n, "%s: cannot read %s: %s", path, e, strerror(errno));
-			goto out_free;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-		if (len > MAX_SECRET_BYTES) {
-			rc = fail(c, n, "%s: %s is too large for a password (max %d bytes)", path,
-				  e, MAX_SECRET_BYTES);
-			goto out_free;
-		}
+	rc = read_capped(fd, buf, MAX_SECRET_BYTES, &len);
+	if (rc == -EFBIG) {
+		rc = fail(c, n, "%s: %s is too large for a password (max %d bytes)", path, e,
+			  MAX_SECRET_BYTES);
+		goto out_free;
+	}
+	if (rc < 0) {
+		rc = fail(c, n, "%s: cannot read %s: %s", path, e, strerror(-rc));
+		goto out_free;
 	}
 	if (len > 0 && buf[len - 1] == '\n') {
 		len--;
@@ -964,28 +990,14 @@ static int get_conn(struct ctx *c, const struct node *section_node, const char *
 				return rc;
 			conn->port = (int)port;
 		}
-		if (vals[C_USER]) {
-			rc = get_string(c, vals[C_USER], join(p, sizeof(p), path, "user"), 0,
-					&conn->user);
-			if (rc < 0)
-				return rc;
-		} else if (primary) {
-			if (!(conn->user = strdup(primary->user)))
-				return oom(c);
-		} else {
-			return missing(c, at, join(p, sizeof(p), path, "user"));
-		}
-		if (vals[C_DATABASE]) {
-			rc = get_string(c, vals[C_DATABASE], join(p, sizeof(p), path, "database"),
-					0, &conn->database);
-			if (rc < 0)
-				return rc;
-		} else if (primary) {
-			if (!(conn->database = strdup(primary->database)))
-				return oom(c);
-		} else {
-			return missing(c, at, join(p, sizeof(p), path, "database"));
-		}
+		rc = get_inherited(c, vals[C_USER], at, path, "user",
+				   primary ? primary->user : NULL, &conn->user);
+		if (rc < 0)
+			return rc;
+		rc = get_inherited(c, vals[C_DATABASE], at, path, "database",
+				   primary ? primary->database : NULL, &conn->database);
+		if (rc < 0)
+			return rc;
 	}
 
 	if (vals[C_PASSWORD_FILE]) {
@@ -1111,13 +1123,13 @@ static int get_batch(struct ctx *c, const struct node *n, struct config *cfg)
 	rc = section(c, n, "batch", keys, v);
 	if (rc < 0)
 		return rc;
-	if (v[B_SIZE] &&
-	    (rc = get_int(c, v[B_SIZE], "batch.size", 1, MAX_BATCH_ROWS, &cfg->batch.size)) < 0)
+	if (v[B_SIZE] && (rc = get_int(c, v[B_SIZE], "batch.size", 1, CONFIG_MAX_BATCH_ROWS,
+				       &cfg->batch.size)) < 0)
 		return rc;
-	if (v[B_MIN] && (rc = get_int(c, v[B_MIN], "batch.min_size", 1, MAX_BATCH_ROWS,
+	if (v[B_MIN] && (rc = get_int(c, v[B_MIN], "batch.min_size", 1, CONFIG_MAX_BATCH_ROWS,
 				      &cfg->batch.min_size)) < 0)
 		return rc;
-	if (v[B_MAX] && (rc = get_int(c, v[B_MAX], "batch.max_size", 1, MAX_BATCH_ROWS,
+	if (v[B_MAX] && (rc = get_int(c, v[B_MAX], "batch.max_size", 1, CONFIG_MAX_BATCH_ROWS,
 				      &cfg->batch.max_size)) < 0)
 		return rc;
 	if (v[B_TARGET] && (rc = get_duration(c, v[B_TARGET], "batch.target_time", true,
@@ -1132,8 +1144,8 @@ static int get_batch(struct ctx *c, const struct node *n, struct config *cfg)
 	if (v[B_STMT] && (rc = get_duration(c, v[B_STMT], "batch.statement_timeout", true,
 					    &cfg->batch.statement_timeout_ms)) < 0)
 		return rc;
-	if (v[B_RETRIES] && (rc = get_int(c, v[B_RETRIES], "batch.max_retries", 0, 1000,
-					  &cfg->batch.max_retries)) < 0)
+	if (v[B_RETRIES] && (rc = get_int(c, v[B_RETRIES], "batch.max_retries", 0,
+					  CONFIG_MAX_RETRIES, &cfg->batch.max_retries)) < 0)
 		return rc;
 
 	if (cfg->batch.min_size > cfg->batch.max_size) {
@@ -1185,11 +1197,11 @@ static int get_throttle(struct ctx *c, const struct node *n, struct config *cfg)
 		return rc;
 	if (v[T_REPLICAS] && (rc = get_replicas(c, v[T_REPLICAS], cfg)) < 0)
 		return rc;
-	if (v[T_LOCKS] && (rc = get_int(c, v[T_LOCKS], "throttle.max_lock_waits", 0, 1000000,
-					&cfg->throttle.max_lock_waits)) < 0)
+	if (v[T_LOCKS] && (rc = get_int(c, v[T_LOCKS], "throttle.max_lock_waits", 0,
+					CONFIG_MAX_SESSIONS, &cfg->throttle.max_lock_waits)) < 0)
 		return rc;
-	if (v[T_ACTIVE] && (rc = get_int(c, v[T_ACTIVE], "throttle.max_active", 0, 1000000,
-					 &cfg->throttle.max_active)) < 0)
+	if (v[T_ACTIVE] && (rc = get_int(c, v[T_ACTIVE], "throttle.max_active", 0,
+					 CONFIG_MAX_SESSIONS, &cfg->throttle.max_active)) < 0)
 		return rc;
 	if (v[T_QUERY] && (rc = get_string(c, v[T_QUERY], "throttle.query",
 					   STR_EMPTY_OK | STR_NOT_BLANK, &cfg->throttle.query)) < 0)
@@ -1295,14 +1307,24 @@ static int default_socket(struct ctx *c, const struct node *job_node, struct con
 	return cfg->status.socket ? 0 : oom(c);
 }
 
+int config_parse_log_level(const char *name, enum config_log_level *out)
+{
+	static const char *const levels[] = { "debug", "info", "warn", "error" };
+
+	for (int i = 0; i < 4; i++)
+		if (strcmp(name, levels[i]) == 0) {
+			*out = (enum config_log_level)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
 static int get_log(struct ctx *c, const struct node *n, struct config *cfg)
 {
 	enum { L_FORMAT, L_LEVEL, L_PROGRESS, L_NKEYS };
 	static const char *const keys[] = { "format", "level", "progress_interval", NULL };
-	static const char *const levels[] = { "debug", "info", "warn", "error" };
 	const struct node *v[L_NKEYS];
 	char e[ESC_BUF];
-	size_t i;
 	int rc;
 
 	rc = section(c, n, "log", keys, v);
@@ -1323,15 +1345,11 @@ static int get_log(struct ctx *c, const struct node *n, struct config *cfg)
 	if (v[L_LEVEL]) {
 		if ((rc = want_scalar(c, v[L_LEVEL], "log.level")) < 0)
 			return rc;
-		for (i = 0; i < 4; i++)
-			if (!strcmp(v[L_LEVEL]->str, levels[i]))
-				break;
-		if (i == 4)
+		if (config_parse_log_level(v[L_LEVEL]->str, &cfg->log.level) < 0)
 			return fail(
 				c, v[L_LEVEL],
 				"log.level: unknown level \"%s\" (use debug, info, warn or error)",
 				esc_node(e, sizeof(e), v[L_LEVEL]));
-		cfg->log.level = (enum config_log_level)i;
 	}
 	if (v[L_PROGRESS] && (rc = get_duration(c, v[L_PROGRESS], "log.progress_interval", false,
 						&cfg->log.progress_interval_ms)) < 0)
@@ -1627,23 +1645,14 @@ int config_load_flags(const char *path, unsigned flags, struct config **out, cha
 		close(fd);
 		return oom(&c);
 	}
-	for (;;) {
-		ssize_t r = read(fd, buf + len, MAX_FILE_BYTES + 1 - len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = -errno;
-			fail(&c, NULL, "cannot read: %s", strerror(-rc));
-			goto out_free;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-		if (len > MAX_FILE_BYTES) {
-			rc = fail(&c, NULL, "file too large (more than %d bytes)", MAX_FILE_BYTES);
-			goto out_free;
-		}
+	rc = read_capped(fd, buf, MAX_FILE_BYTES, &len);
+	if (rc == -EFBIG) {
+		rc = fail(&c, NULL, "file too large (more than %d bytes)", MAX_FILE_BYTES);
+		goto out_free;
+	}
+	if (rc < 0) {
+		fail(&c, NULL, "cannot read: %s", strerror(-rc));
+		goto out_free;
 	}
 	rc = config_parse_flags(path, buf, len, flags, out, err, errlen);
 out_free:

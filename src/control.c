@@ -28,16 +28,26 @@ static const char *next_word(const char *p, char *out, size_t cap)
 	return p;
 }
 
+#define TRY "(try: status, status json, pause, resume, stop, set KEY=VALUE, metrics)"
+
+static const struct {
+	const char *word;
+	enum control_cmd cmd;
+} words[] = {
+	{ "status", CONTROL_STATUS }, { "pause", CONTROL_PAUSE }, { "resume", CONTROL_RESUME },
+	{ "stop", CONTROL_STOP },     { "set", CONTROL_SET },	  { "metrics", CONTROL_METRICS },
+};
+
+int control_is_command(const char *word)
+{
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcmp(word, words[i].word) == 0)
+			return 1;
+	return 0;
+}
+
 int control_parse(const char *line, struct control_request *req, char *err, size_t errlen)
 {
-	static const struct {
-		const char *word;
-		enum control_cmd cmd;
-	} words[] = {
-		{ "status", CONTROL_STATUS }, { "pause", CONTROL_PAUSE },
-		{ "resume", CONTROL_RESUME }, { "stop", CONTROL_STOP },
-		{ "set", CONTROL_SET },	      { "metrics", CONTROL_METRICS },
-	};
 	char word[1100];
 	const char *p;
 	size_t i;
@@ -45,8 +55,7 @@ int control_parse(const char *line, struct control_request *req, char *err, size
 	memset(req, 0, sizeof(*req));
 	p = next_word(line, word, sizeof(word));
 	if (!p || !word[0]) {
-		snprintf(err, errlen, "empty or malformed request (try: status, status json, pause, "
-			 "resume, stop, set KEY=VALUE, metrics)");
+		snprintf(err, errlen, "empty or malformed request " TRY);
 		return -EINVAL;
 	}
 	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
@@ -57,8 +66,7 @@ int control_parse(const char *line, struct control_request *req, char *err, size
 		for (char *w = word; *w; w++)
 			if ((unsigned char)*w < 0x20 || (unsigned char)*w >= 0x7f)
 				*w = '?';
-		snprintf(err, errlen, "unknown request \"%.40s\" (try: status, status json, pause, "
-			 "resume, stop, set KEY=VALUE, metrics)", word);
+		snprintf(err, errlen, "unknown request \"%.40s\" " TRY, word);
 		return -EINVAL;
 	}
 	req->cmd = words[i].cmd;

@@ -31,7 +31,6 @@ struct daemon {
 	struct status_server *status;
 	int status_retry;      /* the socket was busy at start: try again once running */
 	int metrics_errno;     /* last textfile error logged, to log each kind once */
-	const struct job_options *opt;
 };
 
 /* Status clients waiting for something: a `pause` answered once paused. */
@@ -86,6 +85,16 @@ static int daemon_listen(struct daemon *d, int quiet_if_busy)
 	return -1;
 }
 
+/* A pause cannot be honoured once the job stops or ends: 1 and the refusal in
+ * buf; 0 while it still can. */
+static int pause_refused(enum job_state st, char *buf, size_t len)
+{
+	if (st != JOB_STOPPING && st != JOB_STOPPED && st != JOB_DONE && st != JOB_FAILED)
+		return 0;
+	snprintf(buf, len, "ERR the job is %s", job_state_name(st));
+	return 1;
+}
+
 /* Answers the clients that wait on the job's state. */
 static void daemon_on_state(struct job *job, enum job_state st, void *arg)
 {
@@ -104,8 +113,7 @@ static void daemon_on_state(struct job *job, enum job_state st, void *arg)
 	}
 	if (st == JOB_PAUSED) {
 		status_reply_deferred(d->status, WAIT_PAUSED, "OK paused");
-	} else if (st == JOB_STOPPING || st == JOB_STOPPED || st == JOB_DONE || st == JOB_FAILED) {
-		snprintf(msg, sizeof(msg), "ERR the job is %s", job_state_name(st));
+	} else if (pause_refused(st, msg, sizeof(msg))) {
 		status_reply_deferred(d->status, WAIT_PAUSED, msg);
 	}
 }
@@ -170,17 +178,14 @@ static void daemon_request(struct status_client *c, const char *line, int privil
 		status_reply(c, buf);
 		return;
 	case CONTROL_METRICS: {
-		size_t need;
 		char *m;
 
 		job_progress(d->job, &p);
-		need = metrics_format(&p, NULL, 0) + 1;
-		m = malloc(need);
+		m = metrics_format_alloc(&p, NULL);
 		if (!m) {
 			status_reply(c, "ERR out of memory");
 			return;
 		}
-		metrics_format(&p, m, need);
 		status_reply(c, m);
 		free(m);
 		return;
@@ -188,8 +193,7 @@ static void daemon_request(struct status_client *c, const char *line, int privil
 	case CONTROL_PAUSE:
 		if (st == JOB_PAUSED) {
 			status_reply(c, "OK paused");
-		} else if (st >= JOB_STOPPING && st != JOB_RECONNECTING) {
-			snprintf(buf, sizeof(buf), "ERR the job is %s", job_state_name(st));
+		} else if (pause_refused(st, buf, sizeof(buf))) {
 			status_reply(c, buf);
 		} else {
 			/* answered once the batch in flight has committed */
@@ -218,12 +222,8 @@ static void daemon_reload(struct daemon *d)
 	char err[1024];
 
 	notify_send("RELOADING=1");
-	if (config_load(d->cfg->path, &next, err, sizeof(err)) < 0) {
-		log_error("reload refused, keeping the running configuration: %s", err);
-		notify_send("READY=1");
-		return;
-	}
-	if (job_reload(d->job, next, err, sizeof(err)) < 0) {
+	if (config_load(d->cfg->path, &next, err, sizeof(err)) < 0 ||
+	    job_reload(d->job, next, err, sizeof(err)) < 0) {
 		log_error("reload refused, keeping the running configuration: %s", err);
 		config_free(next);
 		notify_send("READY=1");
@@ -293,7 +293,6 @@ int daemon_run(struct config *cfg, const struct job_options *opt)
 		daemon_watch(&d, &d.sig_usr2, SIGUSR2);
 		daemon_watch(&d, &d.sig_hup, SIGHUP);
 	}
-	d.opt = opt;
 	if (opt->mode != JOB_MODE_VERIFY) {
 		int rc = daemon_listen(&d, 1);
 

@@ -23,6 +23,13 @@ typedef __typeof__(((MYSQL_BIND *)0)->is_null_value) mybool;
 
 enum req_kind { REQ_NONE, REQ_CONNECT, REQ_QUERY, REQ_QUIT };
 
+/* Where and as whom to connect: each worker holds a copy of its own, so that the
+ * loop side may free its copy while a worker still connects. */
+struct myconf {
+	char *host, *user, *password, *database, *socket;
+	unsigned port;
+};
+
 /* Shared by the loop and one worker thread, under mu. */
 struct myconn {
 	pthread_mutex_t mu;
@@ -37,9 +44,7 @@ struct myconn {
 	int abandoned;            /* the loop side is gone: clean up and exit */
 	struct ev_loop *loop;
 	ev_async *async;
-	/* connection settings, copied */
-	char *host, *user, *password, *database, *socket;
-	unsigned port;
+	struct myconf conf;
 	char version[128];
 	unsigned long thread_id;
 };
@@ -54,11 +59,44 @@ struct mydb {
 	db_callback cb;
 	void *arg;
 	struct db_result early;   /* a failure found before the worker got the request */
-	char *host, *user, *password, *database, *socket;
-	unsigned port;
+	struct myconf conf;
 	char version[128];
 	unsigned long thread_id;
 };
+
+static void conf_free(struct myconf *f)
+{
+	if (f->password) {
+		explicit_bzero(f->password, strlen(f->password));
+		free(f->password);
+	}
+	free(f->host);
+	free(f->user);
+	free(f->database);
+	free(f->socket);
+	memset(f, 0, sizeof(*f));
+}
+
+static int dup_into(char **dst, const char *src)
+{
+	*dst = src ? strdup(src) : NULL;
+	return src && !*dst ? -ENOMEM : 0;
+}
+
+/* Copies the settings into f; -ENOMEM (and f empty) when a copy fails. */
+static int conf_copy(struct myconf *f, const char *host, const char *user, const char *password,
+		     const char *database, const char *socket, unsigned port)
+{
+	memset(f, 0, sizeof(*f));
+	f->port = port;
+	if (dup_into(&f->host, host) < 0 || dup_into(&f->user, user) < 0 ||
+	    dup_into(&f->password, password) < 0 || dup_into(&f->database, database) < 0 ||
+	    dup_into(&f->socket, socket) < 0) {
+		conf_free(f);
+		return -ENOMEM;
+	}
+	return 0;
+}
 
 static pthread_once_t library_once = PTHREAD_ONCE_INIT;
 
@@ -135,8 +173,8 @@ static void worker_connect(struct myconn *c, struct db_result *res)
 	mysql_options4(c->mysql, MYSQL_OPT_CONNECT_ATTR_ADD, "program_name", "backfilld");
 	/* CLIENT_FOUND_ROWS: affected rows count the rows matched, as PostgreSQL does;
 	 * CLIENT_MULTI_STATEMENTS: session settings and BEGIN in one round trip */
-	if (!mysql_real_connect(c->mysql, c->socket ? NULL : c->host, c->user, c->password,
-				c->database, c->port, c->socket,
+	if (!mysql_real_connect(c->mysql, c->conf.socket ? NULL : c->conf.host, c->conf.user,
+				c->conf.password, c->conf.database, c->conf.port, c->conf.socket,
 				CLIENT_FOUND_ROWS | CLIENT_MULTI_STATEMENTS)) {
 		conn_error(c, res);
 		if (res->error == DB_ERR_OTHER && mysql_errno(c->mysql) >= 2000)
@@ -374,14 +412,7 @@ static void conn_free(struct myconn *c)
 		free(c->params[i]);
 	free(c->params);
 	db_result_clear(&c->res);
-	free(c->host);
-	free(c->user);
-	if (c->password) {
-		explicit_bzero(c->password, strlen(c->password));
-		free(c->password);
-	}
-	free(c->database);
-	free(c->socket);
+	conf_free(&c->conf);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
 	free(c);
@@ -485,11 +516,6 @@ static int mydb_fail_later(struct mydb *d, enum db_error e, const char *msg)
 	return 0;
 }
 
-static char *dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
 /* Drops the worker: told to quit when idle, abandoned when inside a call. */
 static void mydb_drop(struct mydb *d)
 {
@@ -535,12 +561,11 @@ static int mydb_connect(struct db *db, db_callback cb, void *arg)
 	pthread_cond_init(&c->cv, NULL);
 	c->loop = d->loop;
 	c->async = &d->async;
-	c->host = dup_or_null(d->host);
-	c->user = dup_or_null(d->user);
-	c->password = dup_or_null(d->password);
-	c->database = dup_or_null(d->database);
-	c->socket = dup_or_null(d->socket);
-	c->port = d->port;
+	if (conf_copy(&c->conf, d->conf.host, d->conf.user, d->conf.password, d->conf.database,
+		      d->conf.socket, d->conf.port) < 0) {
+		conn_free(c);
+		return mydb_fail_later(d, DB_ERR_OTHER, "out of memory");
+	}
 	c->req = REQ_CONNECT;
 	/* the worker takes no signals: the loop's signal watchers see them all */
 	sigfillset(&all);
@@ -626,14 +651,7 @@ static void mydb_destroy(struct db *db)
 
 	mydb_close(db);
 	ev_async_stop(d->loop, &d->async);
-	free(d->host);
-	free(d->user);
-	if (d->password) {
-		explicit_bzero(d->password, strlen(d->password));
-		free(d->password);
-	}
-	free(d->database);
-	free(d->socket);
+	conf_free(&d->conf);
 	free(d);
 }
 
@@ -688,15 +706,8 @@ struct db *db_new_mysql(struct ev_loop *loop, const struct config_conn *conn)
 		return NULL;
 	d->base.ops = &mydb_ops;
 	d->loop = loop;
-	d->host = dup_or_null(conn->host);
-	d->user = dup_or_null(conn->user);
-	d->password = dup_or_null(conn->password);
-	d->database = dup_or_null(conn->database);
-	d->socket = dup_or_null(conn->socket);
-	d->port = (unsigned)conn->port;
-	if ((conn->host && !d->host) || (conn->user && !d->user) ||
-	    (conn->password && !d->password) || (conn->database && !d->database) ||
-	    (conn->socket && !d->socket)) {
+	if (conf_copy(&d->conf, conn->host, conn->user, conn->password, conn->database,
+		      conn->socket, (unsigned)conn->port) < 0) {
 		mydb_destroy(&d->base);
 		return NULL;
 	}

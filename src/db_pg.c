@@ -108,14 +108,20 @@ static void pgdb_finish(struct pgdb *p)
 	db_result_clear(&res);
 }
 
+/* The result the callback will see is this failure. */
+static void pgdb_set_error(struct pgdb *p, enum db_error e, const char *msg)
+{
+	db_result_clear(&p->res);
+	p->res.error = e;
+	copy_message(p->res.message, sizeof(p->res.message), msg);
+	p->have_error = 1;
+}
+
+/* Fails now, unless an earlier error of this query is already kept. */
 static void pgdb_fail(struct pgdb *p, enum db_error e, const char *msg)
 {
-	if (!p->have_error) {
-		db_result_clear(&p->res);
-		p->res.error = e;
-		copy_message(p->res.message, sizeof(p->res.message), msg);
-		p->have_error = 1;
-	}
+	if (!p->have_error)
+		pgdb_set_error(p, e, msg);
 	pgdb_finish(p);
 }
 
@@ -128,10 +134,7 @@ static void pgdb_deferred_cb(struct ev_loop *loop, ev_timer *w, int revents)
  * their callback run inside their own call. */
 static int pgdb_fail_later(struct pgdb *p, enum db_error e, const char *msg)
 {
-	db_result_clear(&p->res);
-	p->res.error = e;
-	copy_message(p->res.message, sizeof(p->res.message), msg);
-	p->have_error = 1;
+	pgdb_set_error(p, e, msg);
 	ev_timer_set(&p->deferred, 0., 0.);
 	ev_timer_start(p->loop, &p->deferred);
 	return 0;

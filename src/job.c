@@ -79,6 +79,7 @@ struct job {
 	struct sql *sql;
 	/* the batch's statements that never change, built once with sql */
 	char *q_update_first, *q_update_next, *q_advance;
+	char *q_begin; /* with the batch's timeouts: rebuilt by job_reload */
 	char *upper_json;     /* the batch in flight's upper bound, as the checkpoint stores it */
 	enum step step;
 	enum job_state state;
@@ -94,7 +95,6 @@ struct job {
 	/* the batch in flight */
 	struct batchsize bs;
 	int64_t batch_n;
-	int upper_is_high;
 	int bound_found;
 	int64_t affected;
 	double batch_t0;
@@ -137,11 +137,10 @@ struct job {
 	int64_t nsample[2];
 	int sampling;                          /* which kind STEP_VERIFY_SAMPLE reads */
 	double verify_logged;                  /* when progress was last logged */
-	int verify_after_run;
 };
 
 static void job_next_batch(struct job *job);
-static void job_send_load(struct job *job, enum step step);
+static void job_send_load(struct job *job, enum step step, const char *name);
 static void job_db_cb(const struct db_result *res, void *arg);
 static void job_fail(struct job *job, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -213,6 +212,16 @@ static void key_clear(struct key *k)
 		k->part[i] = NULL;
 	}
 	k->set = 0;
+}
+
+/* Moves b's key into a and a's into b: the batch's upper bound becomes the cursor
+ * without a copy, and the old cursor's parts are freed when upper is next set. */
+static void key_swap(struct key *a, struct key *b)
+{
+	struct key t = *a;
+
+	*a = *b;
+	*b = t;
 }
 
 static int key_from_row(struct key *k, const struct db_result *res, int row, size_t n)
@@ -393,7 +402,7 @@ void job_progress(const struct job *job, struct progress *p)
 		p->replication_lag_ms = r.lag_ms;
 		p->lag_source = r.lag_source;
 		p->lock_waits = r.lock_waits;
-		for (int k = 0; k < THROTTLE_NKINDS && k < PROGRESS_MAX_KINDS; k++)
+		for (int k = 0; k < THROTTLE_NKINDS; k++)
 			p->throttled_by_kind[k] = r.seconds[k];
 	}
 	p->throttled_seconds = job->throttled_s +
@@ -479,13 +488,9 @@ static void job_write_state(struct job *job, const char *state, const char *erro
 /* Records "throttled" and why in the checkpoint row. */
 static void job_write_throttled(struct job *job)
 {
-	struct throttle_report r;
-	char why[THROTTLE_MAX_REASONS * 260] = "";
-	size_t o = 0;
+	char why[THROTTLE_MAX_REASONS * 260];
 
-	throttle_report(job->thr, &r);
-	for (size_t i = 0; i < r.nreasons && o < sizeof(why); i++)
-		o += (size_t)snprintf(why + o, sizeof(why) - o, "%s%s", i ? "; " : "", r.reasons[i]);
+	throttle_reasons_text(job->thr, why, sizeof(why));
 	job_write_state_why(job, "throttled", NULL, why);
 }
 
@@ -575,8 +580,7 @@ static void job_after_columns(struct job *job, const struct db_result *res)
 		for (int r = 0; r < res->nrows; r++)
 			if (strcmp(db_value(res, r, 0), cfg->key[i]) == 0) {
 				found = 1;
-				job->numeric[i] = strcmp(db_value(res, r, 1), "1") == 0 ||
-						  strcmp(db_value(res, r, 1), "t") == 0;
+				job->numeric[i] = strcmp(db_value(res, r, 1), "1") == 0;
 			}
 		if (!found) {
 			job_fail(job, 2, "%s: key column %s not found in table %s", cfg->path,
@@ -597,29 +601,21 @@ static void job_after_columns(struct job *job, const struct db_result *res)
 		}
 	}
 	if (job->opt.mode == JOB_MODE_VERIFY) {
-		job_send_load(job, STEP_LOAD);
+		job_send_load(job, STEP_LOAD, job->name);
 		return;
 	}
 	/* EXPLAIN resolves the expressions, the guard and the privileges without
 	 * touching a row; NULL bounds are enough for that */
 	n = sql_range_params(job->sql, nulls, nulls, params);
-	job_send_owned(job, STEP_EXPLAIN, sql_explain_update(job->sql), n, params);
+	job_send_owned(job, STEP_EXPLAIN, sql_explain(job->sql, job->q_update_next), n, params);
 }
 
 static void job_send_columns(struct job *job)
 {
 	const char *params[2];
+	int n = sql_table_params(job->sql, params);
 
-	if (job->sql->dialect == DB_DIALECT_POSTGRES) {
-		char *q = job->sql->table;
-
-		params[0] = q;
-		job_send(job, STEP_COLUMNS, sql_columns(job->sql), 1, params);
-	} else {
-		params[0] = job->cfg->table.schema;
-		params[1] = job->cfg->table.name;
-		job_send(job, STEP_COLUMNS, sql_columns(job->sql), 2, params);
-	}
+	job_send(job, STEP_COLUMNS, sql_columns(job->sql), n, params);
 }
 
 static void job_send_lock(struct job *job)
@@ -629,9 +625,10 @@ static void job_send_lock(struct job *job)
 	job_send(job, STEP_LOCK, checkpoint_sql_lock(db_dialect(job->db)), 1, params);
 }
 
-static void job_send_load(struct job *job, enum step step)
+/* Reads the checkpoint row of job name (this job's, or the forward job's). */
+static void job_send_load(struct job *job, enum step step, const char *name)
 {
-	const char *params[1] = { job->name };
+	const char *params[1] = { name };
 
 	job_send_owned(job, step, checkpoint_sql_load(job->sql), 1, params);
 }
@@ -649,15 +646,20 @@ static void job_send_lowest(struct job *job)
 static void job_send_estimate(struct job *job)
 {
 	const char *params[2];
+	int n = sql_table_params(job->sql, params);
 
-	if (job->sql->dialect == DB_DIALECT_POSTGRES) {
-		params[0] = job->sql->table;
-		job_send(job, STEP_ESTIMATE, sql_estimate(job->sql), 1, params);
-	} else {
-		params[0] = job->cfg->table.schema;
-		params[1] = job->cfg->table.name;
-		job_send(job, STEP_ESTIMATE, sql_estimate(job->sql), 2, params);
+	job_send(job, STEP_ESTIMATE, sql_estimate(job->sql), n, params);
+}
+
+/* A fresh job's key range: the rollback takes the forward job's, as its checkpoint
+ * row recorded it; any other job the table's high-water mark now. */
+static void job_take_range(struct job *job)
+{
+	if (job->opt.mode == JOB_MODE_ROLLBACK) {
+		job_send_load(job, STEP_FORWARD, job->cfg->job);
+		return;
 	}
+	job_send_high_water(job);
 }
 
 /* The checkpoint row is read: start fresh, refuse, finish at once, or resume. */
@@ -676,14 +678,9 @@ static void job_after_load(struct job *job, const struct db_result *res)
 				 job->name);
 			return;
 		}
-		if (job->opt.mode == JOB_MODE_ROLLBACK) {
-			const char *params[1] = { job->cfg->job };
-
-			job_send_owned(job, STEP_FORWARD, checkpoint_sql_load(job->sql), 1, params);
-			return;
-		}
-		log_info("no checkpoint for job %s: taking the high-water mark", job->name);
-		job_send_high_water(job);
+		if (job->opt.mode != JOB_MODE_ROLLBACK)
+			log_info("no checkpoint for job %s: taking the high-water mark", job->name);
+		job_take_range(job);
 		return;
 	}
 	if (job->opt.reset && !job->connected_once) {
@@ -919,10 +916,7 @@ static void job_verify_chunk_done(struct job *job)
 			       n, params);
 		return;
 	}
-	if (key_copy(&job->vcursor, &job->upper, job->cfg->nkey) < 0) {
-		job_fail(job, 1, "out of memory");
-		return;
-	}
+	key_swap(&job->vcursor, &job->upper);
 	job_verify_next(job);
 }
 
@@ -984,8 +978,6 @@ static void job_finish(struct job *job)
 
 static void job_next_batch(struct job *job)
 {
-	char *sql;
-
 	job->waiting = 0;
 	if (job->stop_requested) {
 		job_set_state(job, JOB_STOPPING);
@@ -1019,9 +1011,7 @@ static void job_next_batch(struct job *job)
 	}
 	job->batch_n = job->bs.size;
 	job->batch_t0 = mono_now();
-	sql = sql_begin(job->sql, job->cfg->batch.lock_timeout_ms,
-			job->cfg->batch.statement_timeout_ms);
-	job_send_owned(job, STEP_BEGIN, sql, 0, NULL);
+	job_send(job, STEP_BEGIN, job->q_begin, 0, NULL);
 }
 
 static void job_wait_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -1058,7 +1048,6 @@ static void job_after_bound(struct job *job, const struct db_result *res)
 		job_fail(job, 1, "cannot read the key of table %s", job->sql->table_name);
 		return;
 	}
-	job->upper_is_high = key_equal(&job->upper, &job->high, job->cfg->nkey);
 	n = range_params(job, &job->cursor, &job->upper, params);
 	job_send(job, STEP_UPDATE, job->cursor.set ? job->q_update_next : job->q_update_first, n,
 		 params);
@@ -1086,7 +1075,7 @@ static void job_after_commit(struct job *job)
 {
 	double ms = (mono_now() - job->batch_t0) * 1000.0;
 
-	key_copy(&job->cursor, &job->upper, job->cfg->nkey);
+	key_swap(&job->cursor, &job->upper);
 	/* the cursor's JSON is what the checkpoint row now holds: no need to encode again */
 	free(job->cursor_json);
 	job->cursor_json = job->upper_json;
@@ -1099,12 +1088,20 @@ static void job_after_commit(struct job *job)
 	batchsize_success(&job->bs, job->bound_found, ms);
 	log_debug("batch %" PRId64 ": %" PRId64 " keys, %" PRId64 " rows, %.1f ms, next size %"
 		  PRId64, job->batches_done, job->batch_n, job->affected, ms, job->bs.size);
-	if (job->cfg->batch.sleep_ms > 0 && !job->upper_is_high && !job->stop_requested &&
-	    !job->pause_requested) {
+	if (job->cfg->batch.sleep_ms > 0 && !job->stop_requested && !job->pause_requested &&
+	    !key_equal(&job->cursor, &job->high, job->cfg->nkey)) {
 		job_wait(job, (double)job->cfg->batch.sleep_ms / 1000.0);
 		return;
 	}
 	job_next_batch(job);
+}
+
+/* The engine's message with its SQLSTATE, as the log and last_error show it. */
+static const char *error_text(const struct db_result *r, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s%s", r->message, r->sqlstate[0] ? " (SQLSTATE " : "",
+		 r->sqlstate, r->sqlstate[0] ? ")" : "");
+	return buf;
 }
 
 static int retryable(enum db_error e)
@@ -1121,8 +1118,9 @@ static void job_after_rollback(struct job *job)
 
 	job_count_error(job, e->error);
 	if (!retryable(e->error)) {
-		job_fail(job, 1, "batch failed: %s%s%s%s", e->message, e->sqlstate[0] ? " (SQLSTATE " : "",
-			 e->sqlstate, e->sqlstate[0] ? ")" : "");
+		char text[sizeof(e->message) + 32];
+
+		job_fail(job, 1, "batch failed: %s", error_text(e, text, sizeof(text)));
 		return;
 	}
 	job->attempts++;
@@ -1161,8 +1159,22 @@ static int in_batch(enum step s)
 
 /* --- the one callback ------------------------------------------------------------------------ */
 
+/* Keeps what went wrong in the batch, rolls its transaction back, then decides
+ * (job_after_rollback). */
+static void job_abort_batch(struct job *job, enum db_error e, const char *sqlstate,
+			    const char *message)
+{
+	db_result_clear(&job->saved_error);
+	job->saved_error.error = e;
+	snprintf(job->saved_error.sqlstate, sizeof(job->saved_error.sqlstate), "%s", sqlstate);
+	snprintf(job->saved_error.message, sizeof(job->saved_error.message), "%s", message);
+	job_send(job, STEP_ROLLBACK, "ROLLBACK", 0, NULL);
+}
+
 static void job_on_error(struct job *job, enum step step, const struct db_result *res)
 {
+	char text[sizeof(res->message) + 32];
+
 	if (res->error == DB_ERR_CONNECTION && job->connected_once &&
 	    job->state != JOB_FAILED) {
 		job_reconnect(job, res->message);
@@ -1174,12 +1186,7 @@ static void job_on_error(struct job *job, enum step step, const struct db_result
 		return;
 	}
 	if (in_batch(step)) {
-		/* keep the error, roll the transaction back, then decide */
-		db_result_clear(&job->saved_error);
-		job->saved_error.error = res->error;
-		memcpy(job->saved_error.sqlstate, res->sqlstate, sizeof(res->sqlstate));
-		memcpy(job->saved_error.message, res->message, sizeof(res->message));
-		job_send(job, STEP_ROLLBACK, "ROLLBACK", 0, NULL);
+		job_abort_batch(job, res->error, res->sqlstate, res->message);
 		return;
 	}
 	switch (step) {
@@ -1199,15 +1206,23 @@ static void job_on_error(struct job *job, enum step step, const struct db_result
 			 job->sql->table_name, res->message);
 		return;
 	case STEP_EXPLAIN:
-		job_fail(job, 2, "%s: the batch statement for table %s does not work: %s%s%s%s",
-			 job->cfg->path, job->sql->table_name, res->message,
-			 res->sqlstate[0] ? " (SQLSTATE " : "", res->sqlstate,
-			 res->sqlstate[0] ? ")" : "");
+		job_fail(job, 2, "%s: the batch statement for table %s does not work: %s",
+			 job->cfg->path, job->sql->table_name, error_text(res, text, sizeof(text)));
 		return;
-	case STEP_OWNER:
-		job_fail(job, 1, "job %s is already running in another session (owner unknown)",
-			 job->name);
-		return;
+	case STEP_LOAD:
+		if (job->opt.mode == JOB_MODE_VERIFY) {
+			/* no checkpoint table: verify the whole table as it is now */
+			job_send_high_water(job);
+			return;
+		}
+		break;
+	case STEP_CREATE:
+		/* two jobs creating the checkpoint table at once: one wins, both go on */
+		if (strcmp(res->sqlstate, "23505") == 0 || strcmp(res->sqlstate, "42P07") == 0) {
+			job_send_load(job, STEP_LOAD, job->name);
+			return;
+		}
+		break;
 	case STEP_STATE:
 		if (job->state == JOB_FAILED) {
 			log_error("could not record the failure in the checkpoint row: %s",
@@ -1226,8 +1241,7 @@ static void job_on_error(struct job *job, enum step step, const struct db_result
 	    step == STEP_READ_ONLY)
 		job_fail(job, 1, "verify failed: %s", res->message);
 	else
-		job_fail(job, 1, "%s%s%s%s", res->message, res->sqlstate[0] ? " (SQLSTATE " : "",
-			 res->sqlstate, res->sqlstate[0] ? ")" : "");
+		job_fail(job, 1, "%s", error_text(res, text, sizeof(text)));
 }
 
 static void job_after_state(struct job *job)
@@ -1295,16 +1309,8 @@ static void job_db_cb(const struct db_result *res, void *arg)
 	enum step step = job->step;
 
 	job->step = STEP_NONE;
-	if (res->error != DB_OK && step == STEP_LOAD && job->opt.mode == JOB_MODE_VERIFY &&
-	    res->error != DB_ERR_CONNECTION) {
-		/* no checkpoint table: verify the whole table as it is now */
-		job_send_high_water(job);
-		return;
-	}
-	/* two jobs creating the checkpoint table at once: one wins, both go on */
-	if (res->error != DB_OK && step != STEP_OWNER &&
-	    !(step == STEP_CREATE && (strcmp(res->sqlstate, "23505") == 0 ||
-				      strcmp(res->sqlstate, "42P07") == 0))) {
+	/* STEP_OWNER reads who holds the lock: its failure is a finding, handled below */
+	if (res->error != DB_OK && step != STEP_OWNER) {
 		job_on_error(job, step, res);
 		return;
 	}
@@ -1322,7 +1328,10 @@ static void job_db_cb(const struct db_result *res, void *arg)
 			job->q_update_first = sql_update(job->sql, 1);
 			job->q_update_next = sql_update(job->sql, 0);
 			job->q_advance = checkpoint_sql_advance(job->sql);
-			if (!job->q_update_first || !job->q_update_next || !job->q_advance) {
+			job->q_begin = sql_begin(job->sql, job->cfg->batch.lock_timeout_ms,
+						 job->cfg->batch.statement_timeout_ms);
+			if (!job->q_update_first || !job->q_update_next || !job->q_advance ||
+			    !job->q_begin) {
 				job_fail(job, 1, "out of memory building a statement");
 				return;
 			}
@@ -1356,11 +1365,11 @@ static void job_db_cb(const struct db_result *res, void *arg)
 					 "instance; exiting", job->name);
 				return;
 			}
-			job_send_load(job, STEP_OWNER);
+			job_send_load(job, STEP_OWNER, job->name);
 			return;
 		}
 		if (job->connected_once) {
-			job_send_load(job, STEP_LOAD);
+			job_send_load(job, STEP_LOAD, job->name);
 			return;
 		}
 		job_send_owned(job, STEP_CREATE, checkpoint_sql_create(job->sql), 0, NULL);
@@ -1376,7 +1385,7 @@ static void job_db_cb(const struct db_result *res, void *arg)
 		return;
 	}
 	case STEP_CREATE:
-		job_send_load(job, STEP_LOAD);
+		job_send_load(job, STEP_LOAD, job->name);
 		return;
 	case STEP_LOAD:
 		if (job->opt.mode == JOB_MODE_VERIFY) {
@@ -1402,13 +1411,7 @@ static void job_db_cb(const struct db_result *res, void *arg)
 		job_after_load(job, res);
 		return;
 	case STEP_DELETE:
-		if (job->opt.mode == JOB_MODE_ROLLBACK) {
-			const char *params[1] = { job->cfg->job };
-
-			job_send_owned(job, STEP_FORWARD, checkpoint_sql_load(job->sql), 1, params);
-			return;
-		}
-		job_send_high_water(job);
+		job_take_range(job);
 		return;
 	case STEP_FORWARD:
 		job_after_forward(job, res);
@@ -1458,11 +1461,10 @@ static void job_db_cb(const struct db_result *res, void *arg)
 		return;
 	case STEP_ADVANCE:
 		if (res->affected != 1) {
-			db_result_clear(&job->saved_error);
-			job->saved_error.error = DB_ERR_OTHER;
-			snprintf(job->saved_error.message, sizeof(job->saved_error.message),
-				 "checkpoint row of job %s is missing", job->name);
-			job_send(job, STEP_ROLLBACK, "ROLLBACK", 0, NULL);
+			char msg[256];
+
+			snprintf(msg, sizeof(msg), "checkpoint row of job %s is missing", job->name);
+			job_abort_batch(job, DB_ERR_OTHER, "", msg);
 			return;
 		}
 		job_send(job, STEP_COMMIT, "COMMIT", 0, NULL);
@@ -1572,6 +1574,7 @@ void job_free(struct job *job)
 	free(job->q_update_first);
 	free(job->q_update_next);
 	free(job->q_advance);
+	free(job->q_begin);
 	free(job);
 }
 
@@ -1647,6 +1650,17 @@ int job_reload(struct job *job, const struct config *cfg, char *err, size_t errl
 		snprintf(err, errlen, "job, driver, table, key, set or where changed: refused "
 			 "(stop the job and start it with --reset to change them)");
 		return -EINVAL;
+	}
+	if (job->sql) {
+		char *begin = sql_begin(job->sql, cfg->batch.lock_timeout_ms,
+					cfg->batch.statement_timeout_ms);
+
+		if (!begin) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		free(job->q_begin);
+		job->q_begin = begin;
 	}
 	job->cfg = cfg;
 	batchsize_limits(&job->bs, cfg->batch.min_size, cfg->batch.max_size,

@@ -298,11 +298,9 @@ out_free:
 	return NULL;
 }
 
-static char *parse_number(const char *p, const char **end)
+/* The end of the JSON number at p, or NULL when none starts there. */
+static const char *scan_number(const char *p)
 {
-	const char *s = p;
-	char *out;
-
 	if (*p == '-')
 		p++;
 	if (*p == '0')
@@ -328,9 +326,17 @@ static char *parse_number(const char *p, const char **end)
 		while (*p >= '0' && *p <= '9')
 			p++;
 	}
-	out = strndup(s, (size_t)(p - s));
-	*end = p;
-	return out;
+	return p;
+}
+
+static char *parse_number(const char *p, const char **end)
+{
+	const char *e = scan_number(p);
+
+	if (!e)
+		return NULL;
+	*end = e;
+	return strndup(p, (size_t)(e - p));
 }
 
 int json_parse_array(const char *s, char ***out, size_t *n)
@@ -397,12 +403,9 @@ out_free:
 
 int json_is_number(const char *s)
 {
-	const char *end = NULL;
-	char *n = parse_number(s, &end);
-	int ok = n && *end == '\0';
+	const char *end = scan_number(s);
 
-	free(n);
-	return ok;
+	return end && *end == '\0';
 }
 
 char *json_encode_key(char *const *parts, const int *numeric, size_t n)

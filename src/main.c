@@ -2,6 +2,7 @@
 #include "backfilld/check.h"
 #include "backfilld/client.h"
 #include "backfilld/config.h"
+#include "backfilld/control.h"
 #include "backfilld/daemon.h"
 #include "backfilld/log.h"
 
@@ -28,17 +29,6 @@ static const char usage[] =
 	"\n"
 	"Exit status: 0 done, 1 runtime failure, 2 usage or configuration error,\n"
 	"3 verify found pending or diverged rows, or check found an error.\n";
-
-static int is_control(const char *cmd)
-{
-	static const char *const control[] = { "status", "pause", "resume", "stop",
-					       "set",	 "metrics", NULL };
-
-	for (int i = 0; control[i]; i++)
-		if (strcmp(cmd, control[i]) == 0)
-			return 1;
-	return 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -90,7 +80,7 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
-	if (is_control(cmd)) {
+	if (control_is_command(cmd)) {
 		if (path && socket_path) {
 			fprintf(stderr, "backfilld %s: give -c or -s, not both\n", cmd);
 			return 2;

@@ -1,6 +1,8 @@
 /* metrics.c - Prometheus text exposition of a job's progress, and the textfile. */
 #include "backfilld/metrics.h"
+#include "backfilld/job.h"
 #include "backfilld/progress.h"
+#include "backfilld/throttle.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -58,12 +60,6 @@ static void head(struct out *o, const char *name, const char *type, const char *
 
 size_t metrics_format(const struct progress *p, char *buf, size_t len)
 {
-	static const char *const states[] = { "starting", "running",	  "throttled", "paused",
-					      "stopping", "reconnecting", "stopped",   "done",
-					      "failed" };
-	static const char *const kinds[PROGRESS_MAX_KINDS] = {
-		"replication_lag", "lock_waits", "active_sessions", "query", "window"
-	};
 	struct out o = { buf, len, 0 };
 	char job[256], lbl[300];
 	const struct progress_errors *e = &p->by_kind;
@@ -93,9 +89,9 @@ size_t metrics_format(const struct progress *p, char *buf, size_t len)
 	     "Time spent throttled, in all (reason=\"any\") and by the kind of reason that held.");
 	outf(&o, "backfilld_throttled_seconds_total{%s,reason=\"any\"} %.3f\n", lbl,
 	     p->throttled_seconds);
-	for (size_t k = 0; k < PROGRESS_MAX_KINDS; k++)
-		outf(&o, "backfilld_throttled_seconds_total{%s,reason=\"%s\"} %.3f\n", lbl, kinds[k],
-		     p->throttled_by_kind[k]);
+	for (int k = 0; k < THROTTLE_NKINDS; k++)
+		outf(&o, "backfilld_throttled_seconds_total{%s,reason=\"%s\"} %.3f\n", lbl,
+		     throttle_kind_name((enum throttle_kind)k), p->throttled_by_kind[k]);
 	head(&o, "backfilld_paused_seconds_total", "counter", "Time spent paused.");
 	outf(&o, "backfilld_paused_seconds_total{%s} %.3f\n", lbl, p->paused_seconds);
 
@@ -130,26 +126,41 @@ size_t metrics_format(const struct progress *p, char *buf, size_t len)
 		outf(&o, "backfilld_lock_waits{%s} %" PRId64 "\n", lbl, p->lock_waits);
 	}
 	head(&o, "backfilld_state", "gauge", "1 for the job's current state, 0 for the others.");
-	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
-		outf(&o, "backfilld_state{%s,state=\"%s\"} %d\n", lbl, states[i],
-		     strcmp(states[i], p->state) == 0);
+	for (int st = JOB_STARTING; st <= JOB_FAILED; st++) {
+		const char *name = job_state_name((enum job_state)st);
+
+		outf(&o, "backfilld_state{%s,state=\"%s\"} %d\n", lbl, name,
+		     strcmp(name, p->state) == 0);
+	}
 	head(&o, "backfilld_start_time_seconds", "gauge", "When the daemon started, in Unix time.");
 	outf(&o, "backfilld_start_time_seconds{%s} %lld\n", lbl, (long long)p->started_at);
 	return o.used;
 }
 
+char *metrics_format_alloc(const struct progress *p, size_t *len)
+{
+	size_t need = metrics_format(p, NULL, 0) + 1, n;
+	char *buf = malloc(need);
+
+	if (!buf)
+		return NULL;
+	n = metrics_format(p, buf, need);
+	if (len)
+		*len = n;
+	return buf;
+}
+
 int metrics_write_textfile(const struct progress *p, const char *path)
 {
 	char tmp[4096], *buf;
-	size_t need = metrics_format(p, NULL, 0) + 1, n;
+	size_t n;
 	int fd, rc = 0;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	buf = malloc(need);
+	buf = metrics_format_alloc(p, &n);
 	if (!buf)
 		return -ENOMEM;
-	n = metrics_format(p, buf, need);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		free(buf);

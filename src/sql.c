@@ -21,9 +21,6 @@ static void ph(struct strbuf *sb, const struct sql *s, int n)
  * range optimiser reads as one range:
  *   (a, b, c) > (x, y, z)  =>  (a > x OR (a = x AND (b > y OR (b = y AND c > z))))
  * which names every part but the last twice (see sql_range_params). */
-_Static_assert(SQL_MAX_RANGE_PARAMS >= 2 * (2 * CONFIG_MAX_KEY_PARTS - 1),
-	       "room for two expanded comparisons");
-
 static int expand_rows(const struct sql *s)
 {
 	return s->nkey > 1 && s->dialect == DB_DIALECT_MYSQL;
@@ -144,12 +141,29 @@ static void add_column_test(struct strbuf *sb, struct db *db, const struct confi
 	strbuf_add(sb, ")");
 }
 
+char *sql_quoted_name(struct db *db, const char *schema, const char *name)
+{
+	char *qs = schema ? db_quote_ident(db, schema) : NULL;
+	char *qn = db_quote_ident(db, name);
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	if (qn && (!schema || qs))
+		strbuf_addf(&sb, "%s%s%s", qs ? qs : "", qs ? "." : "", qn);
+	free(qs);
+	free(qn);
+	if (!sb.len) {
+		strbuf_free(&sb);
+		return NULL;
+	}
+	return strbuf_take(&sb);
+}
+
 struct sql *sql_new(const struct config *cfg, struct db *db, int rollback, char *err,
 		    size_t errlen)
 {
 	struct sql *s = calloc(1, sizeof(*s));
 	struct strbuf keys, desc, set, diff, guard;
-	char *schema = NULL, *name = NULL, *cs = NULL, *cn = NULL;
 	int failed = 0;
 
 	if (!s)
@@ -157,28 +171,24 @@ struct sql *sql_new(const struct config *cfg, struct db *db, int rollback, char 
 	s->dialect = db_dialect(db);
 	s->mariadb = strstr(db_server_version(db), "MariaDB") != NULL;
 	s->nkey = cfg->nkey;
+	s->name = strdup(cfg->table.name);
+	s->schema = cfg->table.schema ? strdup(cfg->table.schema) : NULL;
+	if (!s->name || (cfg->table.schema && !s->schema))
+		failed = 1;
 	strbuf_init(&keys);
 	strbuf_init(&desc);
 	strbuf_init(&set);
 	strbuf_init(&diff);
 	strbuf_init(&guard);
 
-	name = db_quote_ident(db, cfg->table.name);
-	schema = cfg->table.schema ? db_quote_ident(db, cfg->table.schema) : NULL;
-	cn = db_quote_ident(db, cfg->checkpoint_table.name);
-	cs = cfg->checkpoint_table.schema ? db_quote_ident(db, cfg->checkpoint_table.schema)
-					  : NULL;
-	if (!name || !cn || (cfg->table.schema && !schema) ||
-	    (cfg->checkpoint_table.schema && !cs))
+	s->table = sql_quoted_name(db, cfg->table.schema, cfg->table.name);
+	s->ckpt = sql_quoted_name(db, cfg->checkpoint_table.schema, cfg->checkpoint_table.name);
+	if (!s->table || !s->ckpt) {
 		failed = 1;
-	else {
+	} else {
 		struct strbuf t;
 
 		strbuf_init(&t);
-		strbuf_addf(&t, "%s%s%s", schema ? schema : "", schema ? "." : "", name);
-		s->table = strbuf_take(&t);
-		strbuf_addf(&t, "%s%s%s", cs ? cs : "", cs ? "." : "", cn);
-		s->ckpt = strbuf_take(&t);
 		strbuf_addf(&t, "%s%s%s", cfg->table.schema ? cfg->table.schema : "",
 			    cfg->table.schema ? "." : "", cfg->table.name);
 		s->table_name = strbuf_take(&t);
@@ -211,10 +221,6 @@ struct sql *sql_new(const struct config *cfg, struct db *db, int rollback, char 
 	s->set_list = strbuf_take(&set);
 	s->diff = strbuf_take(&diff);
 	s->guard = strbuf_take(&guard);
-	free(name);
-	free(schema);
-	free(cn);
-	free(cs);
 	if (failed) {
 		snprintf(err, errlen, "cannot quote identifiers for the %s connection",
 			 s->dialect == DB_DIALECT_POSTGRES ? "postgres" : "mysql");
@@ -238,13 +244,15 @@ void sql_free(struct sql *s)
 		return;
 	free(s->table);
 	free(s->table_name);
+	free(s->schema);
+	free(s->name);
 	free(s->ckpt);
 	free(s->keys);
 	free(s->keys_desc);
 	free(s->guard);
 	free(s->set_list);
 	free(s->diff);
-	for (size_t i = 0; i < 8; i++)
+	for (size_t i = 0; i < CONFIG_MAX_KEY_PARTS; i++)
 		free(s->quoted_key[i]);
 	free(s);
 }
@@ -252,16 +260,32 @@ void sql_free(struct sql *s)
 const char *sql_columns(const struct sql *s)
 {
 	if (s->dialect == DB_DIALECT_POSTGRES)
-		return "SELECT a.attname, (t.typcategory = 'N')::int"
+		return "SELECT a.attname, (t.typcategory = 'N')::int, a.attnotnull::int,"
+		       " pg_catalog.pg_get_expr(d.adbin, d.adrelid)"
 		       " FROM pg_catalog.pg_attribute a"
 		       " JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
+		       " LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid"
+		       " AND d.adnum = a.attnum"
 		       " WHERE a.attrelid = to_regclass($1) AND a.attnum > 0"
 		       " AND NOT a.attisdropped ORDER BY a.attnum";
+	/* MariaDB spells "DEFAULT NULL" as the text NULL, MySQL as SQL NULL */
 	return "SELECT COLUMN_NAME, DATA_TYPE IN ('tinyint','smallint','mediumint','int',"
-	       "'integer','bigint','decimal','numeric','float','double','real','bit')"
+	       "'integer','bigint','decimal','numeric','float','double','real','bit'),"
+	       " IS_NULLABLE = 'NO', COLUMN_DEFAULT"
 	       " FROM information_schema.COLUMNS"
 	       " WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?"
 	       " ORDER BY ORDINAL_POSITION";
+}
+
+int sql_table_params(const struct sql *s, const char **params)
+{
+	if (s->dialect == DB_DIALECT_POSTGRES) {
+		params[0] = s->table;
+		return 1;
+	}
+	params[0] = s->schema;
+	params[1] = s->name;
+	return 2;
 }
 
 const char *sql_estimate(const struct sql *s)
@@ -302,19 +326,6 @@ char *sql_update(const struct sql *s, int first)
 	strbuf_addf(&sb, "UPDATE %s SET %s", s->table, s->set_list);
 	key_range(&sb, s, first);
 	strbuf_addf(&sb, " AND %s", s->guard);
-	return strbuf_take(&sb);
-}
-
-char *sql_explain_update(const struct sql *s)
-{
-	struct strbuf sb;
-	char *upd = sql_update(s, 0);
-
-	if (!upd)
-		return NULL;
-	strbuf_init(&sb);
-	strbuf_addf(&sb, "EXPLAIN %s", upd);
-	free(upd);
 	return strbuf_take(&sb);
 }
 
@@ -380,41 +391,46 @@ char *sql_begin(const struct sql *s, int64_t lock_timeout_ms, int64_t statement_
 	return strbuf_take(&sb);
 }
 
-static char *with_table(const char *fmt_before, const char *table, const char *after)
+char *sql_with_table(const char *tmpl, const char *table)
 {
+	const char *at = strstr(tmpl, "%s");
 	struct strbuf sb;
 
+	if (!at)
+		return NULL;
 	strbuf_init(&sb);
-	strbuf_add(&sb, fmt_before);
-	strbuf_add(&sb, table);
-	strbuf_add(&sb, after);
+	strbuf_addf(&sb, "%.*s%s%s", (int)(at - tmpl), tmpl, table, at + 2);
 	return strbuf_take(&sb);
 }
 
 char *sql_heartbeat_create(enum db_dialect d, const char *table)
 {
 	if (d == DB_DIALECT_POSTGRES)
-		return with_table("CREATE TABLE IF NOT EXISTS ", table,
-				  " (job text PRIMARY KEY, ts_us bigint NOT NULL)");
-	return with_table("CREATE TABLE IF NOT EXISTS ", table,
-			  " (job VARCHAR(255) NOT NULL PRIMARY KEY, ts_us BIGINT NOT NULL)"
-			  " ENGINE=InnoDB");
+		return sql_with_table("CREATE TABLE IF NOT EXISTS %s"
+				      " (job text PRIMARY KEY, ts_us bigint NOT NULL)",
+				      table);
+	return sql_with_table("CREATE TABLE IF NOT EXISTS %s"
+			      " (job VARCHAR(255) NOT NULL PRIMARY KEY, ts_us BIGINT NOT NULL)"
+			      " ENGINE=InnoDB",
+			      table);
 }
 
 char *sql_heartbeat_write(enum db_dialect d, const char *table)
 {
 	if (d == DB_DIALECT_POSTGRES)
-		return with_table("INSERT INTO ", table,
-				  " (job, ts_us) VALUES ($1, $2)"
-				  " ON CONFLICT (job) DO UPDATE SET ts_us = EXCLUDED.ts_us");
-	return with_table("INSERT INTO ", table,
-			  " (job, ts_us) VALUES (?, ?) ON DUPLICATE KEY UPDATE ts_us = VALUES(ts_us)");
+		return sql_with_table("INSERT INTO %s (job, ts_us) VALUES ($1, $2)"
+				      " ON CONFLICT (job) DO UPDATE SET ts_us = EXCLUDED.ts_us",
+				      table);
+	return sql_with_table("INSERT INTO %s (job, ts_us) VALUES (?, ?)"
+			      " ON DUPLICATE KEY UPDATE ts_us = VALUES(ts_us)",
+			      table);
 }
 
 char *sql_heartbeat_read(enum db_dialect d, const char *table)
 {
-	return with_table("SELECT ts_us FROM ", table,
-			  d == DB_DIALECT_POSTGRES ? " WHERE job = $1" : " WHERE job = ?");
+	return sql_with_table(d == DB_DIALECT_POSTGRES ? "SELECT ts_us FROM %s WHERE job = $1"
+						       : "SELECT ts_us FROM %s WHERE job = ?",
+			      table);
 }
 
 const char *sql_lock_waits(enum db_dialect d)
@@ -450,26 +466,6 @@ const char *sql_lag_fallback(enum db_dialect d)
 }
 
 /* --- preflight (check) ----------------------------------------------------------------- */
-
-const char *sql_check_columns(const struct sql *s)
-{
-	if (s->dialect == DB_DIALECT_POSTGRES)
-		return "SELECT a.attname, (t.typcategory = 'N')::int, a.attnotnull::int,"
-		       " pg_catalog.pg_get_expr(d.adbin, d.adrelid)"
-		       " FROM pg_catalog.pg_attribute a"
-		       " JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
-		       " LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid"
-		       " AND d.adnum = a.attnum"
-		       " WHERE a.attrelid = to_regclass($1) AND a.attnum > 0"
-		       " AND NOT a.attisdropped ORDER BY a.attnum";
-	/* MariaDB spells "DEFAULT NULL" as the text NULL, MySQL as SQL NULL */
-	return "SELECT COLUMN_NAME, DATA_TYPE IN ('tinyint','smallint','mediumint','int',"
-	       "'integer','bigint','decimal','numeric','float','double','real','bit'),"
-	       " IS_NULLABLE = 'NO', COLUMN_DEFAULT"
-	       " FROM information_schema.COLUMNS"
-	       " WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?"
-	       " ORDER BY ORDINAL_POSITION";
-}
 
 const char *sql_check_schema(const struct sql *s)
 {

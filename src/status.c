@@ -182,12 +182,10 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			client_free(c);
 			return;
 		}
-		c->in[c->in_len] = '\0';
 		client_dispatch(c);
 		return;
 	}
 	c->in_len += (size_t)n;
-	c->in[c->in_len] = '\0';
 	nl = memchr(c->in, '\n', c->in_len);
 	if (nl) {
 		c->in_len = (size_t)(nl - c->in) + 1;
@@ -287,16 +285,24 @@ static int clear_stale(const char *path, char *err, size_t errlen)
 	struct stat st;
 	int fd, rc;
 
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
+	if (lstat(path, &st) < 0) {
+		rc = -errno;
+		if (rc == -ENOENT)
+			return 0;
+		snprintf(err, errlen, "cannot use %s: %s", path, strerror(-rc));
+		return rc;
+	}
 	if (!S_ISSOCK(st.st_mode)) {
 		snprintf(err, errlen, "%s exists and is not a socket; refusing to replace it",
 			 path);
 		return -EEXIST;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot use %s: %s", path, strerror(-rc));
+		return rc;
+	}
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
 	close(fd);
@@ -306,8 +312,9 @@ static int clear_stale(const char *path, char *err, size_t errlen)
 		return -EADDRINUSE;
 	}
 	if (unlink(path) < 0 && errno != ENOENT) {
-		snprintf(err, errlen, "cannot remove stale socket %s: %s", path, strerror(errno));
-		return -errno;
+		rc = -errno;
+		snprintf(err, errlen, "cannot remove stale socket %s: %s", path, strerror(-rc));
+		return rc;
 	}
 	return 0;
 }
@@ -328,11 +335,8 @@ struct status_server *status_listen(struct ev_loop *loop, const char *path, unsi
 	}
 	if (make_parent(path, err, errlen) < 0)
 		return NULL;
-	if (clear_stale(path, err, errlen) < 0) {
-		if (!*err)
-			snprintf(err, errlen, "cannot use %s: %s", path, strerror(errno));
+	if (clear_stale(path, err, errlen) < 0)
 		return NULL;
-	}
 	s = calloc(1, sizeof(*s));
 	if (!s || !(s->path = strdup(path))) {
 		free(s);

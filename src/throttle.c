@@ -17,7 +17,6 @@
 
 #define RECONNECT_MIN 0.2
 #define RECONNECT_MAX 10.0
-#define HEARTBEAT_TABLE "backfilld_heartbeat"
 #define ERRLEN 1100 /* a driver message and some words around it */
 
 /* One of the throttle's connections: to the primary (heartbeat writer, probe) or
@@ -29,7 +28,8 @@ struct tconn {
 	int up, connecting, busy;
 	double retry_at, backoff;
 	char error[ERRLEN];      /* why it is down or the last read failed; "" if fine */
-	char *table;             /* heartbeat table, quoted for this connection */
+	char *create, *stmt;     /* heartbeat statements: the writer's CREATE and upsert,
+				    a replica's read; built once (tconn_statements) */
 	int ready;               /* heartbeat table created (writer) */
 	/* replicas: the last heartbeat read */
 	int have_value;
@@ -77,7 +77,6 @@ struct throttle {
 	double engaged_since;
 	double last_decision;
 	double seconds[THROTTLE_NKINDS];
-	double total;
 	double lag_ms;
 	char lag_src[200];
 };
@@ -130,7 +129,6 @@ static int probe_needed(const struct throttle *t)
 	       (c->throttle.query && *c->throttle.query) || (lag_enabled(t) && t->nreplicas == 0);
 }
 
-/* host:port for messages, from a postgres dsn or the mysql keys */
 /* --- decision ------------------------------------------------------------------ */
 
 /* A reason: key names what holds (kind and where), the text says how much. A new
@@ -157,6 +155,19 @@ static void fmt_seconds(double ms, char *buf, size_t len)
 	snprintf(buf, len, "%.2fs", ms / 1000.0);
 }
 
+/* Adds the time since the last decision to seconds[], once for each kind of
+ * reason that held since then. */
+static void add_held(const struct throttle *t, double now, double *seconds)
+{
+	int counted[THROTTLE_NKINDS] = { 0 };
+
+	if (t->last_decision <= 0 || !t->engaged)
+		return;
+	for (size_t i = 0; i < t->nreasons; i++)
+		if (!counted[t->reason_kind[i]]++)
+			seconds[t->reason_kind[i]] += now - t->last_decision;
+}
+
 static void decide(struct throttle *t)
 {
 	const struct config *c = t->cfg;
@@ -166,14 +177,7 @@ static void decide(struct throttle *t)
 	size_t o = 0;
 
 	/* time accounting for what held until now */
-	if (t->last_decision > 0 && t->engaged) {
-		int counted[THROTTLE_NKINDS] = { 0 };
-
-		t->total += now - t->last_decision;
-		for (size_t i = 0; i < t->nreasons; i++)
-			if (!counted[t->reason_kind[i]]++)
-				t->seconds[t->reason_kind[i]] += now - t->last_decision;
-	}
+	add_held(t, now, t->seconds);
 	t->last_decision = now;
 	for (size_t i = 0; i < t->nreasons && o < sizeof(before); i++)
 		o += (size_t)snprintf(before + o, sizeof(before) - o, "%s; ", t->reason_keys[i]);
@@ -288,10 +292,7 @@ static void decide(struct throttle *t)
 	if (t->engaged) {
 		char text[sizeof(before)];
 
-		o = 0;
-		for (size_t i = 0; i < t->nreasons && o < sizeof(text); i++)
-			o += (size_t)snprintf(text + o, sizeof(text) - o, "%s%s", i ? "; " : "",
-					      t->reasons[i]);
+		throttle_reasons_text(t, text, sizeof(text));
 		log_warn("throttled: %s", text);
 	} else {
 		log_info("throttle released after %.1fs", now - t->engaged_since);
@@ -331,30 +332,30 @@ static void tconn_connect(struct tconn *c)
 		c->connecting = 0;
 }
 
-/* The heartbeat table's name for this connection (schema of the checkpoint table). */
-static int tconn_table(struct tconn *c)
+/* The heartbeat statements this connection sends, quoted for it and built once;
+ * the probe sends none. */
+static int tconn_statements(struct tconn *c)
 {
-	const struct config *cfg = c->t->cfg;
-	char *name, *schema = NULL;
-	size_t len;
+	struct throttle *t = c->t;
+	char *table;
 
-	if (c->table)
+	if (c->stmt || c == &t->probe)
 		return 0;
-	name = db_quote_ident(c->db, HEARTBEAT_TABLE);
-	if (cfg->checkpoint_table.schema)
-		schema = db_quote_ident(c->db, cfg->checkpoint_table.schema);
-	if (!name || (cfg->checkpoint_table.schema && !schema)) {
-		free(name);
-		free(schema);
+	table = sql_quoted_name(c->db, t->cfg->checkpoint_table.schema, SQL_HEARTBEAT_TABLE);
+	if (table && c == &t->writer) {
+		c->create = sql_heartbeat_create(t->dialect, table);
+		c->stmt = sql_heartbeat_write(t->dialect, table);
+	} else if (table) {
+		c->stmt = sql_heartbeat_read(t->dialect, table);
+	}
+	free(table);
+	if (!c->stmt || (c == &t->writer && !c->create)) {
+		free(c->create);
+		free(c->stmt);
+		c->create = c->stmt = NULL;
 		return -ENOMEM;
 	}
-	len = strlen(name) + (schema ? strlen(schema) + 1 : 0) + 1;
-	c->table = malloc(len);
-	if (c->table)
-		snprintf(c->table, len, "%s%s%s", schema ? schema : "", schema ? "." : "", name);
-	free(name);
-	free(schema);
-	return c->table ? 0 : -ENOMEM;
+	return 0;
 }
 
 static void replica_read(struct tconn *c);
@@ -377,7 +378,7 @@ static void tconn_connected(const struct db_result *res, void *arg)
 	c->up = 1;
 	c->error[0] = '\0';
 	c->backoff = 0;
-	if (tconn_table(c) < 0) {
+	if (tconn_statements(c) < 0) {
 		tconn_down(c, "out of memory");
 		return;
 	}
@@ -418,22 +419,16 @@ static void writer_done(const struct db_result *res, void *arg)
 static void writer_beat(struct tconn *c)
 {
 	struct throttle *t = c->t;
-	char us[32], *sql;
+	char us[32];
 	const char *params[2] = { t->job, us };
 
 	if (!c->up || c->busy)
 		return;
-	if (!c->ready)
-		sql = sql_heartbeat_create(t->dialect, c->table);
-	else
-		sql = sql_heartbeat_write(t->dialect, c->table);
-	if (!sql)
-		return;
 	snprintf(us, sizeof(us), "%" PRId64, wall_us());
 	c->busy = 1;
-	if (db_query(c->db, sql, c->ready ? 2 : 0, params, writer_done, c) < 0)
+	if (db_query(c->db, c->ready ? c->stmt : c->create, c->ready ? 2 : 0, params, writer_done,
+		     c) < 0)
 		c->busy = 0;
-	free(sql);
 }
 
 /* --- replicas -------------------------------------------------------------------------------- */
@@ -460,19 +455,13 @@ static void replica_done(const struct db_result *res, void *arg)
 
 static void replica_read(struct tconn *c)
 {
-	struct throttle *t = c->t;
-	const char *params[1] = { t->job };
-	char *sql;
+	const char *params[1] = { c->t->job };
 
 	if (!c->up || c->busy)
 		return;
-	sql = sql_heartbeat_read(t->dialect, c->table);
-	if (!sql)
-		return;
 	c->busy = 1;
-	if (db_query(c->db, sql, 1, params, replica_done, c) < 0)
+	if (db_query(c->db, c->stmt, 1, params, replica_done, c) < 0)
 		c->busy = 0;
-	free(sql);
 }
 
 /* --- the probe: one sample per signal and interval ---------------------------------------------- */
@@ -484,7 +473,8 @@ static void probe_done(const struct db_result *res, void *arg)
 	struct tconn *c = arg;
 	struct throttle *t = c->t;
 	const char *v = db_value(res, 0, 0);
-	char *err = NULL;
+	const char *why = NULL; /* the read worked but gave no usable value */
+	char *err = NULL, whybuf[64];
 
 	c->busy = 0;
 	if (res->error == DB_ERR_CONNECTION) {
@@ -514,22 +504,17 @@ static void probe_done(const struct db_result *res, void *arg)
 
 		err = t->query_err;
 		t->query_known = 0;
-		if (res->error == DB_OK) {
-			if (!v) {
-				snprintf(t->query_err, sizeof(t->query_err), "no number returned");
-				c->step++;
-				probe_next(c);
-				return;
-			}
-			t->query_value = strtod(v, &end);
-			t->query_known = end && end != v;
-			if (!t->query_known) {
-				snprintf(t->query_err, sizeof(t->query_err),
-					 "not a number: \"%.40s\"", v);
-				c->step++;
-				probe_next(c);
-				return;
-			}
+		if (res->error != DB_OK)
+			break;
+		if (!v) {
+			why = "no number returned";
+			break;
+		}
+		t->query_value = strtod(v, &end);
+		t->query_known = end && end != v;
+		if (!t->query_known) {
+			snprintf(whybuf, sizeof(whybuf), "not a number: \"%.40s\"", v);
+			why = whybuf;
 		}
 		break;
 	}
@@ -553,11 +538,8 @@ static void probe_done(const struct db_result *res, void *arg)
 
 			if (!sbm) {
 				/* NULL with the SQL thread stopped: not "no lag" */
-				snprintf(t->fallback_err, sizeof(t->fallback_err),
-					 "Seconds_Behind_Master is NULL (replication stopped?)");
-				c->step++;
-				probe_next(c);
-				return;
+				why = "Seconds_Behind_Master is NULL (replication stopped?)";
+				break;
 			}
 			t->fallback_ms = strtod(sbm, NULL) * 1000.0;
 			snprintf(t->fallback_src, sizeof(t->fallback_src), "Seconds_Behind_Master");
@@ -565,12 +547,8 @@ static void probe_done(const struct db_result *res, void *arg)
 		}
 		break;
 	}
-	if (err) {
-		if (res->error != DB_OK)
-			snprintf(err, ERRLEN, "%s", res->message);
-		else
-			err[0] = '\0';
-	}
+	if (err)
+		snprintf(err, ERRLEN, "%s", res->error != DB_OK ? res->message : why ? why : "");
 	c->step++;
 	probe_next(c);
 }
@@ -729,7 +707,8 @@ out_free:
 static void tconn_free(struct tconn *c)
 {
 	db_free(c->db);
-	free(c->table);
+	free(c->create);
+	free(c->stmt);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -763,11 +742,6 @@ void throttle_start(struct throttle *t, long own_session)
 	ev_timer_start(t->loop, &t->check_timer);
 	/* decided before the first batch: a replica not read yet holds it back */
 	decide(t);
-}
-
-void throttle_set_own_session(struct throttle *t, long own_session)
-{
-	t->own_session = own_session;
 }
 
 void throttle_stop(struct throttle *t)
@@ -805,10 +779,18 @@ int throttle_engaged(const struct throttle *t)
 	return t->engaged;
 }
 
+void throttle_reasons_text(const struct throttle *t, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	if (len)
+		buf[0] = '\0';
+	for (size_t i = 0; i < t->nreasons && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? "; " : "", t->reasons[i]);
+}
+
 void throttle_report(const struct throttle *t, struct throttle_report *r)
 {
-	double now = mono_now();
-
 	memset(r, 0, sizeof(*r));
 	for (size_t i = 0; i < t->nreasons; i++)
 		r->reasons[r->nreasons++] = t->reasons[i];
@@ -817,13 +799,5 @@ void throttle_report(const struct throttle *t, struct throttle_report *r)
 	r->lock_waits = t->cfg->throttle.max_lock_waits > 0 && t->locks_known ? t->lock_waits : -1;
 	for (int k = 0; k < THROTTLE_NKINDS; k++)
 		r->seconds[k] = t->seconds[k];
-	r->total_seconds = t->total;
-	if (t->engaged && t->last_decision > 0) {
-		int counted[THROTTLE_NKINDS] = { 0 };
-
-		r->total_seconds += now - t->last_decision;
-		for (size_t i = 0; i < t->nreasons; i++)
-			if (!counted[t->reason_kind[i]]++)
-				r->seconds[t->reason_kind[i]] += now - t->last_decision;
-	}
+	add_held(t, mono_now(), r->seconds);
 }

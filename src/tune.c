@@ -20,17 +20,17 @@ struct tunable {
 #define F(field) offsetof(struct config, field)
 
 static const struct tunable tunables[] = {
-	{ "batch.size", TUNE_INT, F(batch.size), 1, 10000000 },
-	{ "batch.min_size", TUNE_INT, F(batch.min_size), 1, 10000000 },
-	{ "batch.max_size", TUNE_INT, F(batch.max_size), 1, 10000000 },
+	{ "batch.size", TUNE_INT, F(batch.size), 1, CONFIG_MAX_BATCH_ROWS },
+	{ "batch.min_size", TUNE_INT, F(batch.min_size), 1, CONFIG_MAX_BATCH_ROWS },
+	{ "batch.max_size", TUNE_INT, F(batch.max_size), 1, CONFIG_MAX_BATCH_ROWS },
 	{ "batch.target_time", TUNE_DURATION, F(batch.target_time_ms), 1, 0 },
 	{ "batch.sleep", TUNE_DURATION, F(batch.sleep_ms), 0, 0 },
 	{ "batch.lock_timeout", TUNE_DURATION, F(batch.lock_timeout_ms), 1, 0 },
 	{ "batch.statement_timeout", TUNE_DURATION, F(batch.statement_timeout_ms), 1, 0 },
-	{ "batch.max_retries", TUNE_INT, F(batch.max_retries), 0, 1000 },
+	{ "batch.max_retries", TUNE_INT, F(batch.max_retries), 0, CONFIG_MAX_RETRIES },
 	{ "throttle.max_replication_lag", TUNE_DURATION, F(throttle.max_replication_lag_ms), 0, 0 },
-	{ "throttle.max_lock_waits", TUNE_INT, F(throttle.max_lock_waits), 0, 1000000 },
-	{ "throttle.max_active", TUNE_INT, F(throttle.max_active), 0, 1000000 },
+	{ "throttle.max_lock_waits", TUNE_INT, F(throttle.max_lock_waits), 0, CONFIG_MAX_SESSIONS },
+	{ "throttle.max_active", TUNE_INT, F(throttle.max_active), 0, CONFIG_MAX_SESSIONS },
 	{ "throttle.query", TUNE_STRING, F(throttle.query), 0, 0 },
 	{ "throttle.query_max", TUNE_NUMBER, F(throttle.query_max), 0, 0 },
 	{ "throttle.window", TUNE_WINDOW, F(throttle.window), 0, 0 },
@@ -55,7 +55,6 @@ static int parse_int(const char *s, int64_t *out)
 }
 
 #define TUNE_CHECK_ONLY 1 /* validate, store nothing */
-#define TUNE_NO_CROSS 2   /* leave min_size <= size <= max_size to the caller */
 
 static int tune_one(struct config *cfg, const char *key, const char *value, unsigned flags,
 		    char *err, size_t errlen)
@@ -77,21 +76,6 @@ static int tune_one(struct config *cfg, const char *key, const char *value, unsi
 		if (parse_int(value, &iv) < 0 || iv < t->min || iv > t->max) {
 			snprintf(err, errlen, "%s: \"%s\" is not a whole number from %lld to %lld",
 				 key, value, (long long)t->min, (long long)t->max);
-			return -EINVAL;
-		}
-		/* the batch limits stay consistent, as the YAML file must be:
-		 * min_size <= size <= max_size */
-		if (!(flags & TUNE_NO_CROSS) && ((strcmp(key, "batch.min_size") == 0 &&
-		     (iv > cfg->batch.max_size || iv > cfg->batch.size)) ||
-		    (strcmp(key, "batch.max_size") == 0 &&
-		     (iv < cfg->batch.min_size || iv < cfg->batch.size)) ||
-		    (strcmp(key, "batch.size") == 0 &&
-		     (iv < cfg->batch.min_size || iv > cfg->batch.max_size)))) {
-			snprintf(err, errlen, "%s: %lld would break batch.min_size <= batch.size <= "
-				 "batch.max_size (now %lld <= %lld <= %lld); set them together, "
-				 "e.g. set batch.size=… %s=%lld", key, (long long)iv,
-				 (long long)cfg->batch.min_size, (long long)cfg->batch.size,
-				 (long long)cfg->batch.max_size, key, (long long)iv);
 			return -EINVAL;
 		}
 		if (!(flags & TUNE_CHECK_ONLY))
@@ -160,17 +144,16 @@ static int tune_one(struct config *cfg, const char *key, const char *value, unsi
 		return 0;
 	}
 	case TUNE_LEVEL: {
-		static const char *const names[] = { "debug", "info", "warn", "error" };
+		enum config_log_level level;
 
-		for (int i = 0; i < 4; i++)
-			if (strcmp(value, names[i]) == 0) {
-				if (!(flags & TUNE_CHECK_ONLY))
-					cfg->log.level = (enum config_log_level)i;
-				return 0;
-			}
-		snprintf(err, errlen, "%s: \"%s\" is not one of debug, info, warn, error", key,
-			 value);
-		return -EINVAL;
+		if (config_parse_log_level(value, &level) < 0) {
+			snprintf(err, errlen, "%s: \"%s\" is not one of debug, info, warn, error",
+				 key, value);
+			return -EINVAL;
+		}
+		if (!(flags & TUNE_CHECK_ONLY))
+			cfg->log.level = level;
+		return 0;
 	}
 	}
 	return -EINVAL;
@@ -178,7 +161,7 @@ static int tune_one(struct config *cfg, const char *key, const char *value, unsi
 
 int tune_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen)
 {
-	return tune_one(cfg, key, value, 0, err, errlen);
+	return tune_set_many(cfg, &key, &value, 1, err, errlen);
 }
 
 int tune_set_many(struct config *cfg, const char *const *keys, const char *const *values,
@@ -190,7 +173,7 @@ int tune_set_many(struct config *cfg, const char *const *keys, const char *const
 	/* every value valid on its own, and the batch limits consistent once all are
 	 * in, whatever their order: then apply them all, or none */
 	for (size_t i = 0; i < n; i++) {
-		rc = tune_one(cfg, keys[i], values[i], TUNE_CHECK_ONLY | TUNE_NO_CROSS, err, errlen);
+		rc = tune_one(cfg, keys[i], values[i], TUNE_CHECK_ONLY, err, errlen);
 		if (rc < 0)
 			return rc;
 		if (strcmp(keys[i], "batch.min_size") == 0)
@@ -207,7 +190,7 @@ int tune_set_many(struct config *cfg, const char *const *keys, const char *const
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n; i++) {
-		rc = tune_one(cfg, keys[i], values[i], TUNE_NO_CROSS, err, errlen);
+		rc = tune_one(cfg, keys[i], values[i], 0, err, errlen);
 		if (rc < 0)
 			return rc; /* only an allocation can fail here */
 	}

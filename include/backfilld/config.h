@@ -12,6 +12,11 @@ enum config_driver { CONFIG_DRIVER_POSTGRES, CONFIG_DRIVER_MYSQL };
 enum config_log_format { CONFIG_LOG_TEXT, CONFIG_LOG_JSON };
 enum config_log_level { CONFIG_LOG_DEBUG, CONFIG_LOG_INFO, CONFIG_LOG_WARN, CONFIG_LOG_ERROR };
 
+/* Limits of the numbers that the file and live tuning (tune.c) both accept. */
+#define CONFIG_MAX_BATCH_ROWS 10000000 /* batch.size, min_size, max_size */
+#define CONFIG_MAX_RETRIES 1000        /* batch.max_retries */
+#define CONFIG_MAX_SESSIONS 1000000    /* throttle.max_lock_waits, max_active */
+
 /* Where and how to connect: `dsn` for postgres, discrete keys for mysql. */
 struct config_conn {
 	char *dsn;            /* postgres conninfo string or URI */
@@ -119,6 +124,10 @@ int config_parse_flags(const char *name, const char *buf, size_t len, unsigned f
 	__attribute__((warn_unused_result));
 
 void config_free(struct config *cfg);
+
+/* "debug", "info", "warn" or "error": 0 and *out, or -EINVAL. */
+int config_parse_log_level(const char *name, enum config_log_level *out)
+	__attribute__((warn_unused_result));
 
 /* Where conn points, for messages: host:port or the socket, never the password
  * that a conninfo string may hold; fallback when the DSN names neither. */

@@ -34,4 +34,8 @@ int control_parse(const char *line, struct control_request *req, char *err, size
 /* 1 for requests that steer the job (refused to other users' peers). */
 int control_mutates(enum control_cmd cmd);
 
+/* 1 when word names a request ("status", "pause", …): the command line sends
+ * these to a running job's socket. */
+int control_is_command(const char *word);
+
 #endif

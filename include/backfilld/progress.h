@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "backfilld/throttle.h"
+
 #define RATE_WINDOW_SAMPLES 256
 #define RATE_WINDOW_SECONDS 60.0
 
@@ -51,10 +53,8 @@ struct progress {
 	int64_t errors, retries;
 	struct progress_errors by_kind;
 	double throttled_seconds, paused_seconds;
-#define PROGRESS_MAX_KINDS 5
-	double throttled_by_kind[PROGRESS_MAX_KINDS]; /* seconds each kind of reason held:
-							 replication_lag, lock_waits,
-							 active_sessions, query, window */
+	double throttled_by_kind[THROTTLE_NKINDS]; /* seconds each kind of reason held,
+						      by enum throttle_kind */
 	time_t started_at;             /* wall clock */
 	double uptime_seconds;
 };

@@ -10,10 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backfilld/config.h"
 #include "backfilld/db.h"
-
-struct config;
-struct config_assign;
 
 struct sql {
 	enum db_dialect dialect;
@@ -21,14 +19,23 @@ struct sql {
 	size_t nkey;
 	char *table;       /* quoted, schema-qualified when configured */
 	char *table_name;  /* schema.name as the catalog spells it, for messages */
+	char *schema;      /* the configured schema, NULL when none; unquoted */
+	char *name;        /* the table's name, unquoted */
 	char *ckpt;        /* checkpoint table, quoted */
 	char *keys;        /* "k1", "k2" */
 	char *keys_desc;   /* "k1" DESC, "k2" DESC */
 	char *guard;       /* (where) or the default: every set column IS NULL */
 	char *set_list;    /* "c" = (expr), … */
 	char *diff;        /* a set column differs from its expression, NULL-safe */
-	char *quoted_key[8];
+	char *quoted_key[CONFIG_MAX_KEY_PARTS];
 };
+
+/* The throttle's heartbeat table, in the checkpoint table's schema. */
+#define SQL_HEARTBEAT_TABLE "backfilld_heartbeat"
+
+/* schema.name (or name when schema is NULL), each quoted by db; malloc'd, NULL on
+ * failure. */
+char *sql_quoted_name(struct db *db, const char *schema, const char *name);
 
 /* Builds the fragments for cfg, quoting with db (connected). With rollback set,
  * the statements are those of the inverse job: rollback.set, guarded by "some set
@@ -37,8 +44,9 @@ struct sql *sql_new(const struct config *cfg, struct db *db, int rollback, char 
 		    size_t errlen);
 void sql_free(struct sql *s);
 
-/* Most placeholders a key range statement takes (see sql_range_params). */
-#define SQL_MAX_RANGE_PARAMS (4 * 8)
+/* Most placeholders a key range statement takes (see sql_range_params): two
+ * comparisons of at most 2n - 1 each, n key parts. */
+#define SQL_MAX_RANGE_PARAMS (4 * CONFIG_MAX_KEY_PARTS)
 
 /* The parameters of a statement over the key range (cursor, bound], in placeholder
  * order, into out (SQL_MAX_RANGE_PARAMS entries): cursor's parts unless cursor is
@@ -48,9 +56,13 @@ void sql_free(struct sql *s);
 int sql_range_params(const struct sql *s, const char *const *cursor, const char *const *bound,
 		     const char **out);
 
-/* The catalog lookup of the table's columns: (name, is_numeric) rows, no rows when
- * the table is missing. One parameter: the quoted table name (PostgreSQL) / schema
- * and name (MySQL: two). */
+/* The parameters that name the job's table in a catalog read (sql_columns,
+ * sql_estimate, sql_check_*): PostgreSQL the quoted name, MySQL its schema (NULL:
+ * the connection's database) and name. Returns how many (at most 2). */
+int sql_table_params(const struct sql *s, const char **params);
+
+/* The table's columns: (name, is_numeric, not_null, default or NULL) rows, none
+ * when the table is missing. Parameters: sql_table_params(). */
 const char *sql_columns(const struct sql *s);
 
 /* SELECT key FROM t ORDER BY key DESC LIMIT 1 (ASC with lowest) */
@@ -74,15 +86,15 @@ char *sql_sample(const struct sql *s, int first, int diverged, int64_t limit);
 /* Makes the session read only: verify never writes. */
 const char *sql_read_only(const struct sql *s);
 
-/* EXPLAIN of the batch UPDATE: proves that table, columns and expressions resolve
- * without touching a row. Parameters as sql_update(first = 0). */
-char *sql_explain_update(const struct sql *s);
-
 /* BEGIN with this batch's timeouts (several statements, no parameters). */
 char *sql_begin(const struct sql *s, int64_t lock_timeout_ms, int64_t statement_timeout_ms);
 
 /* Estimated rows of the table (planner statistics); one row, one value. */
 const char *sql_estimate(const struct sql *s);
+
+/* The statement tmpl with its one "%s" replaced by table (quoted); NULL when tmpl
+ * has none or on allocation failure. */
+char *sql_with_table(const char *tmpl, const char *table);
 
 /* The throttle's statements (table: the heartbeat table, quoted). */
 char *sql_heartbeat_create(enum db_dialect d, const char *table);
@@ -99,15 +111,12 @@ const char *sql_active(enum db_dialect d);
  * bytes) from pg_stat_replication; MySQL: SHOW SLAVE STATUS. No parameters. */
 const char *sql_lag_fallback(enum db_dialect d);
 
-/* The preflight's catalog reads. Parameters: PostgreSQL the quoted table name;
- * MySQL its schema (NULL: the connection's database) and name.
- * columns: (name, is_numeric, not_null, default or NULL);
+/* The names of every table of every user schema (one column); no parameters. */
+const char *sql_check_tables(const struct sql *s);
+/* The preflight's catalog reads of the job's table; parameters: sql_table_params().
+ * schema: one row, the schema the table is in (or would be, on MySQL);
  * unique: (index, column) of every full unique index, columns in index order;
  * triggers: (name, event). */
-const char *sql_check_columns(const struct sql *s);
-/* tables: the names of every table of every user schema (one column). */
-const char *sql_check_tables(const struct sql *s);
-/* schema: one row, the schema the table is in (or would be, on MySQL). */
 const char *sql_check_schema(const struct sql *s);
 const char *sql_check_unique(const struct sql *s);
 const char *sql_check_triggers(const struct sql *s);

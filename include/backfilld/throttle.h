@@ -45,9 +45,8 @@ struct throttle *throttle_new(struct ev_loop *loop, const struct config *cfg, co
 void throttle_free(struct throttle *t);
 
 /* Starts sampling. own_session: the batch connection's server-side id, left out of
- * lock waits and active sessions (update it after a reconnect). */
+ * lock waits and active sessions (call again after a reconnect). */
 void throttle_start(struct throttle *t, long own_session);
-void throttle_set_own_session(struct throttle *t, long own_session);
 void throttle_stop(struct throttle *t);
 void throttle_reload(struct throttle *t, const struct config *cfg);
 
@@ -64,9 +63,10 @@ struct throttle_report {
 	const char *lag_source;
 	int64_t lock_waits;
 	double seconds[THROTTLE_NKINDS];
-	double total_seconds;
 };
 void throttle_report(const struct throttle *t, struct throttle_report *r);
+/* Every reason that holds, "; "-separated ("" when none), cut to len. */
+void throttle_reasons_text(const struct throttle *t, char *buf, size_t len);
 
 /* "HH:MM-HH:MM": 1 when minute-of-day m is inside [start, end), crossing midnight
  * when end < start. */
