@@ -10,19 +10,7 @@ shopt -s lastpipe
 it_items 2000
 printf 'not-the-password' >"$IT_DIR/wrong"
 chmod 600 "$IT_DIR/wrong"
-if it_pg; then
-	password=$BACKFILLD_PG_PASSWORD
-	dsn="host=$BACKFILLD_PG_HOST port=$BACKFILLD_PG_PORT dbname=$IT_DB user=$BACKFILLD_PG_USER"
-	dbsection="  driver: postgres
-  dsn: \"$dsn\""
-else
-	password=$BACKFILLD_MY_PASSWORD
-	dbsection="  driver: mysql
-  host: $BACKFILLD_MY_HOST
-  port: $BACKFILLD_MY_PORT
-  user: $BACKFILLD_MY_USER
-  database: $IT_DB"
-fi
+if it_pg; then password=$BACKFILLD_PG_PASSWORD; else password=$BACKFILLD_MY_PASSWORD; fi
 printf '%s' "$password" >"$IT_DIR/open"
 chmod 644 "$IT_DIR/open"
 closed_port=1 # nothing listens on port 1
@@ -33,7 +21,7 @@ job() {
 	cat <<YAML
 job: bad_configs
 database:
-$dbsection
+$(it_db_yaml)
   password_file: $IT_DIR/password
 table: items
 key: id

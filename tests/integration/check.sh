@@ -58,21 +58,11 @@ plain() { mk "$1" "id bigint PRIMARY KEY, old_status int, new_status int" "${2:-
 # cfg NAME TABLE KEY "SET LINES" [EXTRA]: job check_NAME in $IT_DIR/NAME.yaml. CK_USER,
 # CK_PORT and CK_THROTTLE (the whole throttle section) override the defaults.
 cfg() {
-	local name=$1 table=$2 key=$3 set=$4 extra=${5:-} user=${CK_USER:-} port=${CK_PORT:-} db
-	if it_pg; then
-		db="  driver: postgres
-  dsn: \"host=$host port=${port:-$BACKFILLD_PG_PORT} dbname=$IT_DB user=${user:-$BACKFILLD_PG_USER}\""
-	else
-		db="  driver: mysql
-  host: $host
-  port: ${port:-$BACKFILLD_MY_PORT}
-  user: ${user:-$BACKFILLD_MY_USER}
-  database: $IT_DB"
-	fi
+	local name=$1 table=$2 key=$3 set=$4 extra=${5:-}
 	cat >"$IT_DIR/$name.yaml" <<YAML
 job: check_$name
 database:
-$db
+$(it_db_yaml "${CK_USER:-}" "${CK_PORT:-}")
   password_file: $IT_DIR/password
 table: $table
 key: $key

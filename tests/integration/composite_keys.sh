@@ -124,20 +124,16 @@ prev_cursor=""
 for run in 1 2 3 4 5; do
 	it_start "$IT_DIR/run$run.log" run -c "$IT_DIR/job.yaml"
 	if ((run == 1)); then
-		it_wait_sql 20 "SELECT batches_done > 0 FROM backfilld_checkpoint WHERE job = 'composite_keys'" "$IT_T"
+		it_wait_ckpt 20 "batches_done > 0" "$IT_T"
 		# the high-water mark is the largest (tenant_id, id), not the largest of each part
 		it_eq "$(it_ckpt high_water | tr -d ' ')" "[700000,701]" "high-water mark"
 		late_rows || it_fail "cannot insert the late rows"
 	fi
 	# a random instant: 100..400 ms into this run
-	sleep "0.$(printf '%03d' $((100 + RANDOM % 300)))"
-	if it_alive "$IT_PID"; then
-		kill -9 "$IT_PID"
-		wait "$IT_PID" 2>/dev/null
+	if it_kill_at 100 300; then
 		kills=$((kills + 1))
 	else
-		wait "$IT_PID"
-		it_fail "the job ended before kill $run (exit $?): make the batches smaller or slower"
+		it_fail "the job ended before kill $run (exit $IT_RC): make the batches smaller or slower"
 	fi
 	ck_consistent "accounts, after kill $run" composite_keys accounts dst "$ACC_EXPR" "${ACC_KEYS[@]}"
 	if [[ -n "$prev_cursor" ]] && grep -q "resuming job" "$IT_DIR/run$run.log"; then
@@ -208,14 +204,10 @@ sed -e 's/^job: .*/job: composite_keys_mixed/' -e 's/^table: .*/table: events/' 
 mixed_kills=0
 for run in 1 2; do
 	it_start "$IT_DIR/mixed$run.log" run -c "$IT_DIR/mixed.yaml"
-	sleep "0.$(printf '%03d' $((150 + RANDOM % 300)))"
-	if it_alive "$IT_PID"; then
-		kill -9 "$IT_PID"
-		wait "$IT_PID" 2>/dev/null
+	if it_kill_at 150 300; then
 		mixed_kills=$((mixed_kills + 1))
 	else
-		wait "$IT_PID"
-		it_fail "events: the job ended before kill $run (exit $?)"
+		it_fail "events: the job ended before kill $run (exit $IT_RC)"
 	fi
 	ck_consistent "events, after kill $run" composite_keys_mixed events digest "$MIX_EXPR" "${MIX_KEYS[@]}"
 	it_log "events kill $run: cursor $(it_ckpt cursor composite_keys_mixed)"
@@ -280,11 +272,11 @@ if it_pg; then
 	upd=$(it_sql "SELECT s->>'sql' FROM jsonb_array_elements(\$j\$$plan\$j\$::jsonb -> 'plan' -> 'statements') s
 		WHERE s->>'name' = 'update_next'")
 else
-	jq_plan=$(printf '%s' "$plan" | sed "s/'/''/g; s/\\\\/\\\\\\\\/g")
-	stmts=$(it_sql "SELECT CONCAT_WS(' ', name, idx) FROM JSON_TABLE('$jq_plan', '\$.plan.statements[*]'
+	jq_plan=$(it_jlit "$plan")
+	stmts=$(it_sql "SELECT CONCAT_WS(' ', name, idx) FROM JSON_TABLE($jq_plan, '\$.plan.statements[*]'
 		COLUMNS (name TEXT PATH '\$.name', idx TEXT PATH '\$.index_range')) t ORDER BY name") ||
 		it_fail "check --json: not the expected JSON: $plan"
-	upd=$(it_sql "SELECT q FROM JSON_TABLE('$jq_plan', '\$.plan.statements[*]'
+	upd=$(it_sql "SELECT q FROM JSON_TABLE($jq_plan, '\$.plan.statements[*]'
 		COLUMNS (name TEXT PATH '\$.name', q TEXT PATH '\$.sql')) t WHERE name = 'update_next'")
 fi
 it_eq "$(echo "$stmts" | tr '\n' ',')" "bound true,bound_next true,update true,update_next true," \

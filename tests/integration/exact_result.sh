@@ -14,7 +14,7 @@ it_config "$IT_DIR/job.yaml" "batch:
   max_size: 1000
   sleep: 10ms"
 it_start "$IT_DIR/run.log" run -c "$IT_DIR/job.yaml"
-it_wait_sql 20 "SELECT batches_done > 0 FROM backfilld_checkpoint WHERE job = 'exact_result'" "$IT_T"
+it_wait_ckpt 20 "batches_done > 0" "$IT_T"
 # the application inserts rows after the job started: above the high-water mark
 if it_pg; then
 	it_sql "INSERT INTO items SELECT $hw + g, g, 'late', NULL, false FROM generate_series(1, 200) g"

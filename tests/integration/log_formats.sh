@@ -17,12 +17,12 @@ json_line() {
 	else
 		# a string literal: quotes doubled, backslashes escaped (not NO_BACKSLASH_ESCAPES)
 		local lit
-		lit=$(printf '%s' "$1" | sed "s/'/''/g; s/\\\\/\\\\\\\\/g")
+		lit=$(it_jlit "$1")
 		it_sql "SELECT JSON_VALID(j) AND JSON_TYPE(j) = 'OBJECT'
 			AND JSON_CONTAINS_PATH(j, 'all', '\$.ts', '\$.level', '\$.msg')
 			AND JSON_UNQUOTE(JSON_EXTRACT(j, '\$.job')) = '$2'
 			AND JSON_UNQUOTE(JSON_EXTRACT(j, '\$.level')) IN ('debug', 'info', 'warn', 'error')
-			FROM (SELECT '$lit' AS j) s" 2>&1
+			FROM (SELECT $lit AS j) s" 2>&1
 	fi
 }
 

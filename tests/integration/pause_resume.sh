@@ -9,7 +9,6 @@
 source "$(dirname "$0")/../lib/itest.sh"
 it_setup pause_resume
 
-job="pause_resume"
 app="backfilld pause_resume"
 
 ckpt() {
@@ -86,7 +85,7 @@ done
 run=1
 it_start "$IT_DIR/run1.log" run -c "$IT_DIR/sleep300.yaml"
 pid=$IT_PID
-it_wait_sql 20 "SELECT batches_done >= 2 FROM backfilld_checkpoint WHERE job = '$job'" "$IT_T"
+it_wait_ckpt 20 "batches_done >= 2" "$IT_T"
 signal_state USR1 "$pid" paused 1000
 it_contains "$IT_DIR/run1.log" "state running -> paused" "run 1 log"
 hold_paused "$pid"
@@ -111,7 +110,7 @@ it_log "run 1: stopped while paused at cursor $cursor after $batches batches"
 run=2
 it_start "$IT_DIR/run2.log" run -c "$IT_DIR/sleep0.yaml"
 pid=$IT_PID
-it_wait_sql 20 "SELECT batches_done >= $batches + 10 FROM backfilld_checkpoint WHERE job = '$job'" "$IT_T"
+it_wait_ckpt 20 "batches_done >= $batches + 10" "$IT_T"
 it_contains "$IT_DIR/run2.log" "(was stopped, last owner $(uname -n):${IT_PIDS[0]}) at cursor $cursor:" \
 	"run 2 resumes at the stored cursor"
 signal_state USR1 "$pid" paused 1000
@@ -119,7 +118,7 @@ hold_paused "$pid"
 b=$(ckpt batches_done)
 it_le "$b" 190 "run 2 paused mid-range (batches done)"
 signal_state USR2 "$pid" running 1000
-it_wait_sql 10 "SELECT batches_done > $b FROM backfilld_checkpoint WHERE job = '$job'" "$IT_T"
+it_wait_ckpt 10 "batches_done > $b" "$IT_T"
 it_contains "$IT_DIR/run2.log" "state paused -> running" "run 2 log"
 wait "$pid"
 it_eq "$?" 0 "run 2 exit status ($(tail -n 3 "$IT_DIR/run2.log"))"

@@ -49,7 +49,7 @@ pid=$IT_PID
 owner="$(uname -n):$pid"
 
 # first: early in the run
-it_wait_sql 20 "SELECT batches_done >= 5 FROM backfilld_checkpoint WHERE job = 'reconnect_after_terminate'" "$IT_T"
+it_wait_ckpt 20 "batches_done >= 5" "$IT_T"
 backend1=$(backend)
 [[ "$backend1" =~ ^[0-9]+$ ]] || it_fail "the daemon's session before the first terminate: [$backend1]"
 terminate "first"
@@ -57,7 +57,7 @@ wait_log 15 "$IT_DIR/run.log" "reconnecting from the checkpoint" 1
 wait_log 15 "$IT_DIR/run.log" "reconnected: resuming at cursor" 1
 it_alive "$pid" || it_fail "the daemon exited after the first terminate ($(tail -n 3 "$IT_DIR/run.log"))"
 b=$(it_sql "SELECT batches_done FROM backfilld_checkpoint WHERE job = 'reconnect_after_terminate'")
-it_wait_sql 15 "SELECT batches_done >= $b + 20 FROM backfilld_checkpoint WHERE job = 'reconnect_after_terminate'" "$IT_T"
+it_wait_ckpt 15 "batches_done >= $b + 20" "$IT_T"
 backend2=$(backend)
 [[ -n "$backend2" && "$backend2" != "$backend1" ]] ||
 	it_fail "after the reconnect the daemon's session is [$backend2], before it was [$backend1]"

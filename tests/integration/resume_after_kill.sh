@@ -22,14 +22,10 @@ while ((kills < 20)); do
 	((run <= 60)) || it_fail "only $kills kills landed in 60 runs"
 	it_start "$IT_DIR/run$run.log" run -c "$IT_DIR/job.yaml"
 	# a random instant: 20..400 ms into this run
-	sleep "0.$(printf '%03d' $((20 + RANDOM % 380)))"
-	if it_alive "$IT_PID"; then
-		kill -9 "$IT_PID"
-		wait "$IT_PID" 2>/dev/null
+	if it_kill_at 20 380; then
 		kills=$((kills + 1))
 	else
-		wait "$IT_PID"
-		it_fail "the job ended before kill $((kills + 1)) (exit $?): make the table larger"
+		it_fail "the job ended before kill $((kills + 1)) (exit $IT_RC): make the table larger"
 	fi
 	it_check_consistent "after kill $kills"
 	if [[ -n "$prev_cursor" ]] && grep -q "resuming job" "$IT_DIR/run$run.log"; then

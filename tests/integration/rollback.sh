@@ -27,12 +27,7 @@ fi
 kills=0
 for i in 1 2 3 4 5; do
 	it_start "$IT_DIR/rb$i.log" rollback -c "$IT_DIR/job.yaml"
-	sleep "0.$(printf '%03d' $((100 + RANDOM % 300)))"
-	if it_alive "$IT_PID"; then
-		kill -9 "$IT_PID"
-		wait "$IT_PID" 2>/dev/null
-		kills=$((kills + 1))
-	fi
+	it_kill_at 100 300 && kills=$((kills + 1))
 	# the checkpoint never runs ahead of or behind the data
 	cur=$(it_ckpt cursor0 rollback:rollback)
 	[[ -n "$cur" ]] || cur=0

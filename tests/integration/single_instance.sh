@@ -18,7 +18,7 @@ it_config "$IT_DIR/job.yaml" "batch:
 it_start "$IT_DIR/first.log" run -c "$IT_DIR/job.yaml"
 first=$IT_PID
 owner="$(uname -n):$first"
-it_wait_sql 20 "SELECT batches_done > 0 FROM backfilld_checkpoint WHERE job = 'single_instance'" "$IT_T"
+it_wait_ckpt 20 "batches_done > 0" "$IT_T"
 it_eq "$(it_ckpt "CONCAT_WS(' ', state, owner)")" \
 	"running $owner" "checkpoint row of the first run"
 
@@ -40,7 +40,7 @@ read -r state row_owner batches < <(it_sql "SELECT state, owner, batches_done FR
 it_eq "$state $row_owner" "running $owner" "checkpoint row after the refused second run"
 it_eq "$(it_ckpt "last_error IS NULL")" "$IT_T" \
 	"no error recorded by the refused second run"
-it_wait_sql 10 "SELECT batches_done > $batches FROM backfilld_checkpoint WHERE job = 'single_instance'" "$IT_T"
+it_wait_ckpt 10 "batches_done > $batches" "$IT_T"
 
 # the first run is still alone on its job: it ends exactly as if nothing had happened
 wait "$first"

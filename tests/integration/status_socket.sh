@@ -26,7 +26,7 @@ grep -q '^  mode: "0666"$' "$IT_DIR/job.yaml" || it_fail "job file not as intend
 IT_PIDS+=("$!")
 sleep 0.2
 NOTIFY_SOCKET=$IT_DIR/notify it_start "$IT_DIR/run.log" run -c "$IT_DIR/job.yaml"
-it_wait_sql 20 "SELECT batches_done > 2 FROM backfilld_checkpoint WHERE job = 'status_socket'" "$IT_T"
+it_wait_ckpt 20 "batches_done > 2" "$IT_T"
 [[ -S "$sock" ]] || it_fail "no socket at $sock"
 it_eq "$(stat -c %a "$sock")" 666 "socket mode"
 
@@ -37,7 +37,7 @@ jlit() {
 	if it_pg; then
 		printf '$j$%s$j$::jsonb' "$1"
 	else
-		printf "'%s'" "$(printf '%s' "$1" | sed "s/'/''/g; s/\\\\/\\\\\\\\/g")"
+		it_jlit "$1"
 	fi
 }
 

@@ -54,8 +54,7 @@ for cycle in TERM:0:10 INT:300:3; do
 	it_start "$IT_DIR/run$run.log" run -c "$IT_DIR/sleep$sleep.yaml"
 	pid=$IT_PID
 	# let this run commit some batches of its own
-	it_wait_sql 20 "SELECT batches_done >= $batches + $more AND owner = '$(uname -n):$pid'
-		FROM backfilld_checkpoint WHERE job = '$job'" "$IT_T"
+	it_wait_ckpt 20 "batches_done >= $batches + $more AND owner = '$(uname -n):$pid'" "$IT_T"
 	if [[ -n "$prev_cursor" ]]; then
 		it_contains "$IT_DIR/run$run.log" "(was stopped, last owner $prev_owner) at cursor $prev_cursor:" \
 			"run $run resumes at the stored cursor"

@@ -12,7 +12,6 @@ source "$(dirname "$0")/../lib/itest.sh"
 source "$(dirname "$0")/../lib/servers.sh"
 it_setup throttle_replica_down
 
-sock=$IT_DIR/status.sock
 CHECK_MS=250
 
 # --- stopping and starting the replica ------------------------------------------------------
@@ -111,14 +110,9 @@ on_exit() {
 trap on_exit EXIT
 replica_up 30 || it_fail "the replica does not replicate before the test"
 
-status_json() { "$BACKFILLD_BIN" status --json -s "$sock" 2>/dev/null; }
 it_pg && replica_host=$BACKFILLD_PG_HOST
 it_my && replica_host=$BACKFILLD_MY_HOST
 unreachable_re="^replica ${replica_host//./\\.}:$replica_port unreachable: .+"
-metric() {
-	"$BACKFILLD_BIN" metrics -s "$sock" 2>/dev/null |
-		sed -n "s/^backfilld_throttled_seconds_total{job=\"$1\",reason=\"$2\"} //p"
-}
 
 # --- the job ------------------------------------------------------------------------------
 it_items_matched 30000 97
@@ -170,7 +164,7 @@ t_throttled=$T_SEEN
 reasons=$(it_jreasons "$J")
 [[ "$reasons" =~ $unreachable_re ]] || it_fail "throttle_reasons with the replica down: [$reasons]"
 IT_CHECKS=$((IT_CHECKS + 1))
-it_wait_sql 5 "SELECT state FROM backfilld_checkpoint WHERE job = '$IT_NAME'" throttled
+it_wait_ckpt 5 state throttled
 ck=$(it_ckpt throttle_reasons)
 [[ "$ck" =~ $unreachable_re ]] || it_fail "checkpoint throttle_reasons with the replica down: [$ck]"
 IT_CHECKS=$((IT_CHECKS + 1))
@@ -183,12 +177,12 @@ b1=$(it_ckpt batches_done)
 s1=$(it_jget "$J" batches_done)
 sleep 2
 it_eq "$(it_ckpt batches_done)" "$b1" "batches committed (checkpoint) in 2 s with the replica down"
-J=$(status_json)
+J=$(it_status_json)
 it_eq "$(it_jget "$J" batches_done)" "$s1" "batches committed (status) in 2 s with the replica down"
 it_eq "$(it_jget "$J" state)" throttled "state with the replica down for 2 s"
 [[ "$(it_jreasons "$J")" =~ $unreachable_re ]] || it_fail "throttle_reasons after 2 s: $J"
 IT_CHECKS=$((IT_CHECKS + 1))
-m=$(metric "$IT_NAME" replication_lag)
+m=$(it_throttled_s replication_lag)
 it_fcmp "${m:-0} >= 2" || it_fail "backfilld_throttled_seconds_total{reason=\"replication_lag\"} = [$m] after 2 s throttled"
 IT_CHECKS=$((IT_CHECKS + 1))
 # twice the active time throttled at least: a rate counting it would fall to a third
@@ -207,7 +201,7 @@ deadline=$((SECONDS + 10))
 until (($(it_jget "$J" batches_done) > s1)); do
 	((SECONDS < deadline)) || it_fail "no batch after the release"
 	sleep 0.05
-	J=$(status_json)
+	J=$(it_status_json)
 done
 rate_after=$(it_jget "$J" rows_per_sec)
 it_log "rows_per_sec before $rate_before, after $rate_after (throttled $(it_jget "$J" throttled_seconds) s)"
@@ -236,7 +230,7 @@ reasons=$(it_jreasons "$J")
 [[ "$reasons" =~ $unreachable_re ]] || it_fail "throttle_reasons when started with the replica down: [$reasons]"
 IT_CHECKS=$((IT_CHECKS + 1))
 sleep 2
-J=$(status_json)
+J=$(it_status_json)
 it_eq "$(it_jget "$J" state)" throttled "state 2 s after a start with the replica down"
 early=$(it_jget "$J" batches_done)
 early_ck=$(it_ckpt batches_done "${IT_NAME}_2")

@@ -70,9 +70,6 @@ trap on_exit EXIT
 replica_start_apply >/dev/null 2>&1
 wait_caught_up 30 || it_fail "the replica has not caught up with the primary before the test"
 
-status_json() { "$BACKFILLD_BIN" status --json -s "$sock" 2>/dev/null; }
-
-
 # --- the table, the job ------------------------------------------------------------
 it_items_matched 40000 97
 if it_pg; then
@@ -189,7 +186,7 @@ it_contains "$IT_DIR/run.log" "throttled: replication_lag " "log line when throt
 it_contains "$IT_DIR/run.log" "state running -> throttled" "log of the transition"
 
 # the checkpoint row says so too (written right after the state change)
-it_wait_sql 5 "SELECT state FROM backfilld_checkpoint WHERE job = '$IT_NAME'" throttled
+it_wait_ckpt 5 state throttled
 ck_reasons=$(it_ckpt throttle_reasons)
 [[ "$ck_reasons" =~ $lag_re ]] ||
 	it_fail "checkpoint throttle_reasons: [$ck_reasons]"
@@ -197,10 +194,10 @@ IT_CHECKS=$((IT_CHECKS + 1))
 
 # no batch commits while the replica stands still
 b1=$(it_ckpt batches_done)
-s1=$(it_jget "$(status_json)" batches_done)
+s1=$(it_jget "$(it_status_json)" batches_done)
 sleep 2
 it_eq "$(it_ckpt batches_done)" "$b1" "batches committed (checkpoint) in 2 s while throttled"
-J=$(status_json)
+J=$(it_status_json)
 it_eq "$(it_jget "$J" batches_done)" "$s1" "batches committed (status) in 2 s while throttled"
 it_eq "$(it_jget "$J" state)" throttled "state after 2 s"
 lag_now=$(it_jget "$J" replication_lag_ms)
@@ -208,8 +205,8 @@ it_fcmp "$lag_now > $MAX_LAG_MS" || it_fail "replication_lag_ms while throttled:
 IT_CHECKS=$((IT_CHECKS + 1))
 # metrics: the time counts as replication_lag, nothing else
 "$BACKFILLD_BIN" metrics -s "$sock" >"$IT_DIR/metrics.txt" || it_fail "metrics failed"
-m_lag=$(sed -n "s/^backfilld_throttled_seconds_total{job=\"$IT_NAME\",reason=\"replication_lag\"} //p" "$IT_DIR/metrics.txt")
-m_locks=$(sed -n "s/^backfilld_throttled_seconds_total{job=\"$IT_NAME\",reason=\"lock_waits\"} //p" "$IT_DIR/metrics.txt")
+m_lag=$(it_throttled_s replication_lag "$IT_DIR/metrics.txt")
+m_locks=$(it_throttled_s lock_waits "$IT_DIR/metrics.txt")
 it_fcmp "${m_lag:-0} >= 2" || it_fail "backfilld_throttled_seconds_total{reason=\"replication_lag\"} = [$m_lag] after 2 s throttled"
 it_fcmp "${m_locks:--1} == 0" || it_fail "backfilld_throttled_seconds_total{reason=\"lock_waits\"} = [$m_locks]"
 IT_CHECKS=$((IT_CHECKS + 2))
@@ -226,13 +223,13 @@ it_wait_state running 15
 t_release=$T_SEEN
 it_log "released $((t_release - t_resumed)) ms after the replica applies again"
 it_contains "$IT_DIR/run.log" "throttle released after" "log line when released"
-it_wait_sql 5 "SELECT CONCAT_WS(' ', state, COALESCE(throttle_reasons, '-')) FROM backfilld_checkpoint WHERE job = '$IT_NAME'" "running -"
+it_wait_ckpt 5 "CONCAT_WS(' ', state, COALESCE(throttle_reasons, '-'))" "running -"
 # the first answer after a batch committed since: rate over active time only
 deadline=$((SECONDS + 10))
 until (($(it_jget "$J" batches_done) > s1)); do
 	((SECONDS < deadline)) || it_fail "no batch after the release"
 	sleep 0.05
-	J=$(status_json)
+	J=$(it_status_json)
 done
 rate_after=$(it_jget "$J" rows_per_sec)
 it_log "rows_per_sec before the throttle $rate_before, after the release $rate_after (throttled $(it_jget "$J" throttled_seconds) s)"

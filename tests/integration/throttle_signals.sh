@@ -21,11 +21,7 @@ on_exit() {
 trap on_exit EXIT
 
 # --- helpers -------------------------------------------------------------------------------
-status_json() { "$BACKFILLD_BIN" status --json -s "$sock" 2>/dev/null; }
 ask() { "$BACKFILLD_BIN" "$@" -s "$sock"; }
-metric() {
-	ask metrics 2>/dev/null | sed -n "s/^backfilld_throttled_seconds_total{job=\"$IT_NAME\",reason=\"$1\"} //p"
-}
 
 # throttled_by KIND RE WHAT: the job turns throttled with a reason matching the
 # extended regex RE (anchored; other reasons may hold beside it: the servers are
@@ -40,7 +36,7 @@ throttled_by() {
 	REASON=$(grep -E "^$re\$" <<<"$reasons" | head -n 1)
 	[[ -n "$REASON" ]] || it_fail "$what: throttle_reasons [$reasons] lack /$re/"
 	IT_CHECKS=$((IT_CHECKS + 1))
-	it_wait_sql 5 "SELECT state FROM backfilld_checkpoint WHERE job = '$IT_NAME'" throttled
+	it_wait_ckpt 5 state throttled
 	ck=$(it_ckpt throttle_reasons)
 	grep -qE "(^|; )$re(;|\$)" <<<"$ck" || it_fail "$what: checkpoint throttle_reasons [$ck] lack /$re/"
 	IT_CHECKS=$((IT_CHECKS + 1))
@@ -51,10 +47,10 @@ throttled_by() {
 	s1=$(it_jget "$J" batches_done)
 	sleep 1.5
 	it_eq "$(it_ckpt batches_done)" "$b1" "$what: batches committed (checkpoint) in 1.5 s while throttled"
-	J=$(status_json)
+	J=$(it_status_json)
 	it_eq "$(it_jget "$J" batches_done)" "$s1" "$what: batches committed (status) in 1.5 s while throttled"
 	it_eq "$(it_jget "$J" state)" throttled "$what: state 1.5 s later"
-	m=$(metric "$kind")
+	m=$(it_throttled_s "$kind")
 	it_fcmp "${m:-0} >= 1.5" || it_fail "$what: backfilld_throttled_seconds_total{reason=\"$kind\"} = [$m] after 1.5 s throttled"
 	IT_CHECKS=$((IT_CHECKS + 1))
 }
@@ -63,12 +59,12 @@ released() {
 	local b
 	b=$(it_jget "$J" batches_done)
 	it_wait_state running 15
-	it_wait_sql 5 "SELECT CONCAT_WS(' ', state, COALESCE(throttle_reasons, '-')) FROM backfilld_checkpoint WHERE job = '$IT_NAME'" "running -"
+	it_wait_ckpt 5 "CONCAT_WS(' ', state, COALESCE(throttle_reasons, '-'))" "running -"
 	local deadline=$((SECONDS + 10))
 	until (($(it_jget "$J" batches_done) > b)); do
 		((SECONDS < deadline)) || it_fail "$1: no batch after the release"
 		sleep 0.05
-		J=$(status_json)
+		J=$(it_status_json)
 	done
 	[[ "$(it_jreasons "$J")" == "" ]] || it_fail "$1: throttle reasons after the release: $J"
 	IT_CHECKS=$((IT_CHECKS + 1))
@@ -78,7 +74,7 @@ released() {
 untouched() {
 	local k m
 	for k in "$@"; do
-		m=$(metric "$k")
+		m=$(it_throttled_s "$k")
 		it_eq "$m" "0.000" "backfilld_throttled_seconds_total{reason=\"$k\"}"
 	done
 }
@@ -214,11 +210,11 @@ IT_CHECKS=$((IT_CHECKS + 1))
 # every kind has its time; reason="any" is no less than the longest of them
 "$BACKFILLD_BIN" metrics -s "$sock" >"$IT_DIR/metrics.txt"
 for k in lock_waits query active_sessions window; do
-	m=$(sed -n "s/^backfilld_throttled_seconds_total{job=\"$IT_NAME\",reason=\"$k\"} //p" "$IT_DIR/metrics.txt")
+	m=$(it_throttled_s "$k" "$IT_DIR/metrics.txt")
 	it_fcmp "${m:-0} >= 1.5" || it_fail "backfilld_throttled_seconds_total{reason=\"$k\"} = [$m] at the end"
 	IT_CHECKS=$((IT_CHECKS + 1))
 done
-any=$(sed -n "s/^backfilld_throttled_seconds_total{job=\"$IT_NAME\",reason=\"any\"} //p" "$IT_DIR/metrics.txt")
+any=$(it_throttled_s any "$IT_DIR/metrics.txt")
 it_fcmp "${any:-0} >= 6" || it_fail "backfilld_throttled_seconds_total{reason=\"any\"} = [$any] after four throttles of 1.5 s and more"
 IT_CHECKS=$((IT_CHECKS + 1))
 

@@ -39,7 +39,7 @@ json_path() {
 	if it_pg; then
 		v=$(it_sql "SELECT (\$j\$$1\$j\$::jsonb) #> '{$2,$3}'")
 	else
-		v=$(it_sql "SELECT JSON_EXTRACT('$(printf '%s' "$1" | sed "s/'/''/g")', '\$.$2.$3')")
+		v=$(it_sql "SELECT JSON_EXTRACT($(it_jlit "$1"), '\$.$2.$3')")
 	fi
 	printf '%s' "${v// /}"
 }

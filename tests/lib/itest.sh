@@ -181,23 +181,27 @@ it_now_ms() {
 	echo $((t / 1000))
 }
 
+# it_db_yaml [USER [PORT]]: the lines under `database:` that reach $IT_DB on the
+# primary (driver and dsn, or driver, host, port, user and database), without the
+# password_file; USER and PORT (when not empty) replace the test user and port.
+# shellcheck disable=SC2120 # check.sh passes them
+it_db_yaml() {
+	if it_pg; then
+		printf '  driver: postgres\n  dsn: "host=%s port=%s dbname=%s user=%s"\n' \
+			"$BACKFILLD_PG_HOST" "${2:-$BACKFILLD_PG_PORT}" "$IT_DB" "${1:-$BACKFILLD_PG_USER}"
+	else
+		printf '  driver: mysql\n  host: %s\n  port: %s\n  user: %s\n  database: %s\n' \
+			"$BACKFILLD_MY_HOST" "${2:-$BACKFILLD_MY_PORT}" "${1:-$BACKFILLD_MY_USER}" "$IT_DB"
+	fi
+}
+
 # it_config FILE [EXTRA_YAML]: a job on items(id) setting new_status = old_status.
 it_config() {
-	local file=$1 extra=${2:-} db
-	if it_pg; then
-		db="  driver: postgres
-  dsn: \"host=$BACKFILLD_PG_HOST port=$BACKFILLD_PG_PORT dbname=$IT_DB user=$BACKFILLD_PG_USER\""
-	else
-		db="  driver: mysql
-  host: $BACKFILLD_MY_HOST
-  port: $BACKFILLD_MY_PORT
-  user: $BACKFILLD_MY_USER
-  database: $IT_DB"
-	fi
+	local file=$1 extra=${2:-}
 	cat >"$file" <<YAML
 job: ${IT_NAME}
 database:
-$db
+$(it_db_yaml)
   password_file: $IT_DIR/password
 table: items
 key: id
@@ -238,6 +242,11 @@ it_wait_sql() {
 	it_fail "timed out waiting for [$2] = [$3] (last: [${got:-}])"
 }
 
+# it_wait_ckpt SECONDS EXPR EXPECTED: it_wait_sql on EXPR of the job's checkpoint row
+it_wait_ckpt() {
+	it_wait_sql "$1" "SELECT $2 FROM backfilld_checkpoint WHERE job = '$IT_NAME'" "$3"
+}
+
 # it_wait_file SECONDS FILE TEXT: poll until FILE holds TEXT (a fixed string).
 it_wait_file() {
 	local deadline=$((SECONDS + $1))
@@ -253,6 +262,22 @@ it_alive() {
 	local st
 	st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
 	[[ "$st" != Z ]]
+}
+
+# it_kill_at MIN_MS SPAN_MS: after a random MIN_MS..MIN_MS+SPAN_MS-1 ms (under 1 s),
+# kill -9 the daemon (IT_PID) and reap it. If it had ended already: reap it, set
+# IT_RC to its exit status and return 1.
+IT_RC=0
+it_kill_at() {
+	sleep "0.$(printf '%03d' $(($1 + RANDOM % $2)))"
+	if it_alive "$IT_PID"; then
+		kill -9 "$IT_PID"
+		wait "$IT_PID" 2>/dev/null
+		return 0
+	fi
+	wait "$IT_PID"
+	IT_RC=$?
+	return 1
 }
 
 it_eq() {
@@ -326,12 +351,18 @@ it_daemon_lock_waits() {
 	fi
 }
 
+# it_jlit JSON: the JSON text as a MariaDB string literal, quotes included: quotes
+# doubled, backslashes escaped (the servers do not run NO_BACKSLASH_ESCAPES)
+it_jlit() {
+	printf "'%s'" "$(printf '%s' "$1" | sed "s/'/''/g; s/\\\\/\\\\\\\\/g")"
+}
+
 # it_json_field JSON FIELD: a field of a JSON object, as text, parsed by the server
 it_json_field() {
 	if it_pg; then
 		it_sql "SELECT (\$j\$$1\$j\$::jsonb) ->> '$2'"
 	else
-		it_sql "SELECT JSON_UNQUOTE(JSON_EXTRACT('$(printf '%s' "$1" | sed "s/'/''/g; s/\\\\/\\\\\\\\/g")', '\$.$2'))"
+		it_sql "SELECT JSON_UNQUOTE(JSON_EXTRACT($(it_jlit "$1"), '\$.$2'))"
 	fi
 }
 
@@ -350,13 +381,30 @@ it_jreasons() {
 	if it_pg; then
 		it_sql "SELECT jsonb_array_elements_text(\$j\$$1\$j\$::jsonb -> 'throttle_reasons')"
 	else
-		it_sql "SELECT r FROM JSON_TABLE('$(printf '%s' "$1" | sed "s/'/''/g; s/\\\\/\\\\\\\\/g")',
+		it_sql "SELECT r FROM JSON_TABLE($(it_jlit "$1"),
 			'\$.throttle_reasons[*]' COLUMNS (r TEXT PATH '\$')) t"
 	fi
 }
 
 # it_fcmp EXPR: a comparison of decimals, by awk (exit status)
 it_fcmp() { awk "BEGIN { exit !($1) }"; }
+
+# it_status_json: the daemon's `status --json` answer on $IT_DIR/status.sock (stderr
+# dropped; the exit status is the daemon's)
+it_status_json() {
+	"$BACKFILLD_BIN" status --json -s "$IT_DIR/status.sock" 2>/dev/null
+}
+
+# it_throttled_s KIND [FILE]: the job's backfilld_throttled_seconds_total for reason
+# KIND, from FILE (a saved `metrics` answer) or asked on $IT_DIR/status.sock
+it_throttled_s() {
+	local prog="s/^backfilld_throttled_seconds_total{job=\"$IT_NAME\",reason=\"$1\"} //p"
+	if (($# > 1)); then
+		sed -n "$prog" "$2"
+	else
+		"$BACKFILLD_BIN" metrics -s "$IT_DIR/status.sock" 2>/dev/null | sed -n "$prog"
+	fi
+}
 
 # it_wait_state STATE SECONDS: polls `status json` on $IT_DIR/status.sock every 50 ms
 # until the job's state is STATE. Sets J (that answer), T_SEEN (its time, ms) and
@@ -366,7 +414,7 @@ J="" J_RUNNING="" T_SEEN=0
 it_wait_state() {
 	local deadline=$(($(it_now_ms) + $2 * 1000)) s now
 	while :; do
-		J=$("$BACKFILLD_BIN" status --json -s "$IT_DIR/status.sock" 2>/dev/null) || J=""
+		J=$(it_status_json) || J=""
 		now=$(it_now_ms)
 		s=$(it_jget "$J" state) || s="?"
 		echo "$now $s $(it_jget "$J" batches_done)" >>"$IT_DIR/states.txt"
