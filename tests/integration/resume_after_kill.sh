@@ -34,8 +34,10 @@ while ((kills < 20)); do
 		it_contains "$IT_DIR/run$run.log" "at cursor $prev_cursor:" "run $run resume point"
 		resumes=$((resumes + 1))
 	fi
-	prev_cursor=$(it_ckpt cursor)
-	[[ -n "$prev_cursor" ]] || prev_cursor=""
+	prev_cursor=""
+	if it_table_exists backfilld_checkpoint; then
+		prev_cursor=$(it_ckpt cursor) || it_fail "after kill $kills: cannot read the checkpoint"
+	fi
 done
 it_log "$kills kills landed, $resumes resume points checked; cursor now $prev_cursor"
 it_le 10 "$resumes" "resume points checked"
