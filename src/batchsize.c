@@ -17,6 +17,9 @@ void batchsize_init(struct batchsize *b, int64_t size, int64_t min, int64_t max,
 	b->max = max;
 	b->target_ms = target_ms;
 	b->hold = 0;
+	b->cautious = 0;
+	b->contended = 0;
+	b->contended_ms = 0;
 	b->recover_to = 0;
 	b->step = 0;
 	b->size = clamp(b, (double)size);
@@ -32,7 +35,10 @@ void batchsize_limits(struct batchsize *b, int64_t min, int64_t max, int64_t tar
 
 void batchsize_success(struct batchsize *b, int full, double ms)
 {
-	double target = (double)b->target_ms, ratio, grow;
+	double target = (double)b->target_ms, ratio, grow, limit;
+
+	if (b->contended && b->contended_ms > 0 && b->contended_ms < b->target_ms)
+		target = (double)b->contended_ms;
 
 	if (ms < 1.0)
 		ms = 1.0;
@@ -41,6 +47,7 @@ void batchsize_success(struct batchsize *b, int full, double ms)
 		/* far too slow: cut to what would have met the target */
 		b->size = clamp(b, (double)b->size * ratio);
 		b->hold = BATCHSIZE_HOLD_AFTER_CUT;
+		b->cautious = 1;
 		return;
 	}
 	if (ms > 1.2 * target) {
@@ -53,7 +60,11 @@ void batchsize_success(struct batchsize *b, int full, double ms)
 	}
 	if (!full || ms >= 0.8 * target)
 		return;
-	grow = (double)b->size * (ratio < 1.25 ? ratio : 1.25) + 1.0;
+	/* far below the target the next batch may double: it still takes under half
+	 * of it, and the first batches of a run reach their size in a few steps; after
+	 * a timeout or a cut, only gently (like TCP's slow start before its first loss) */
+	limit = !b->cautious && ms < 0.25 * target ? BATCHSIZE_FAST_GROWTH : BATCHSIZE_GROWTH;
+	grow = (double)b->size * (ratio < limit ? ratio : limit) + 1.0;
 	if (b->size < b->recover_to) {
 		/* after a timeout: back towards the old size a step at a time */
 		double next = (double)(b->size + b->step);
@@ -65,6 +76,15 @@ void batchsize_success(struct batchsize *b, int full, double ms)
 	b->size = clamp(b, grow);
 }
 
+void batchsize_contention(struct batchsize *b, int contended, int64_t contended_ms)
+{
+	b->contended = contended;
+	b->contended_ms = contended_ms;
+	/* having met other sessions, it grows back gently */
+	if (contended)
+		b->cautious = 1;
+}
+
 void batchsize_timeout(struct batchsize *b)
 {
 	if (b->size > b->recover_to)
@@ -72,4 +92,5 @@ void batchsize_timeout(struct batchsize *b)
 	b->step = b->recover_to / 10 > b->min ? b->recover_to / 10 : b->min;
 	b->size = clamp(b, (double)b->size / 2.0);
 	b->hold = BATCHSIZE_HOLD_AFTER_CUT;
+	b->cautious = 1;
 }

@@ -769,7 +769,7 @@ static void check_rights(struct check *c)
 	}
 	snprintf(session, sizeof(session), "%ld", db_session_id(c->db));
 	if (cfg->throttle.max_lock_waits > 0 &&
-	    run(c, c->db, sql_lock_waits(db_dialect(c->db)), 1, p, &r) < 0)
+	    run(c, c->db, sql_lock_waits(db_dialect(c->db), db_server_version(c->db)), 1, p, &r) < 0)
 		flag(c, 1, "privilege", "the lock-wait throttle cannot read: %s", r.message);
 	db_result_clear(&r);
 	if (cfg->throttle.max_active > 0 &&

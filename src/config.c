@@ -1111,11 +1111,22 @@ static int get_replicas(struct ctx *c, const struct node *n, struct config *cfg)
 
 static int get_batch(struct ctx *c, const struct node *n, struct config *cfg)
 {
-	enum { B_SIZE, B_MIN, B_MAX, B_TARGET, B_SLEEP, B_LOCK, B_STMT, B_RETRIES, B_NKEYS };
-	static const char *const keys[] = {
-		"size",		"min_size",	     "max_size",    "target_time", "sleep",
-		"lock_timeout", "statement_timeout", "max_retries", NULL
+	enum {
+		B_SIZE,
+		B_MIN,
+		B_MAX,
+		B_TARGET,
+		B_CONTENDED,
+		B_SLEEP,
+		B_LOCK,
+		B_STMT,
+		B_RETRIES,
+		B_NKEYS
 	};
+	static const char *const keys[] = { "size",	   "min_size",	       "max_size",
+					    "target_time", "contended_target_time", "sleep",
+					    "lock_timeout", "statement_timeout", "max_retries",
+					    NULL };
 	const struct node *v[B_NKEYS];
 	const struct node *at;
 	int rc;
@@ -1134,6 +1145,10 @@ static int get_batch(struct ctx *c, const struct node *n, struct config *cfg)
 		return rc;
 	if (v[B_TARGET] && (rc = get_duration(c, v[B_TARGET], "batch.target_time", true,
 					      &cfg->batch.target_time_ms)) < 0)
+		return rc;
+	if (v[B_CONTENDED] &&
+	    (rc = get_duration(c, v[B_CONTENDED], "batch.contended_target_time", true,
+			       &cfg->batch.contended_target_time_ms)) < 0)
 		return rc;
 	if (v[B_SLEEP] &&
 	    (rc = get_duration(c, v[B_SLEEP], "batch.sleep", false, &cfg->batch.sleep_ms)) < 0)
@@ -1418,6 +1433,7 @@ static void set_defaults(struct config *cfg)
 	cfg->batch.min_size = 100;
 	cfg->batch.max_size = 50000;
 	cfg->batch.target_time_ms = 500;
+	cfg->batch.contended_target_time_ms = 50;
 	cfg->batch.sleep_ms = 0;
 	cfg->batch.lock_timeout_ms = 500;
 	cfg->batch.statement_timeout_ms = 30000;

@@ -140,6 +140,7 @@ struct job {
 };
 
 static void job_next_batch(struct job *job);
+static void job_note_contention(struct job *job);
 static void job_send_load(struct job *job, enum step step, const char *name);
 static void job_db_cb(const struct db_result *res, void *arg);
 static void job_fail(struct job *job, int code, const char *fmt, ...)
@@ -391,6 +392,9 @@ void job_progress(const struct job *job, struct progress *p)
 	p->high_water = job->high_json;
 	p->batch_size = job->bs.size;
 	p->last_batch_ms = job->last_batch_ms;
+	p->target_ms = job->bs.contended && job->bs.contended_ms < job->bs.target_ms
+			       ? job->bs.contended_ms
+			       : job->bs.target_ms;
 	p->replication_lag_ms = -1;
 	p->lock_waits = -1;
 	if (job->thr) {
@@ -1009,6 +1013,7 @@ static void job_next_batch(struct job *job)
 		job_write_state(job, "running", NULL);
 		return;
 	}
+	job_note_contention(job);
 	job->batch_n = job->bs.size;
 	job->batch_t0 = mono_now();
 	job_send(job, STEP_BEGIN, job->q_begin, 0, NULL);
@@ -1071,6 +1076,27 @@ static void job_after_update(struct job *job, const struct db_result *res)
 	job_send(job, STEP_ADVANCE, job->q_advance, 4, params);
 }
 
+/* Batches aim at batch.contended_target_time while sessions wait on their locks
+ * (and from the start until the throttle's samples show that none do). */
+static void job_note_contention(struct job *job)
+{
+	int c = job->thr ? throttle_contended(job->thr) : -1;
+	int64_t ms = job->cfg->batch.contended_target_time_ms;
+
+	if (c < 0 || ms >= job->cfg->batch.target_time_ms) {
+		batchsize_contention(&job->bs, 0, ms);
+		return;
+	}
+	if (c && !job->bs.contended)
+		log_info("batches aim at %" PRId64 " ms (batch.contended_target_time) %s", ms,
+			 job->batches_done == 0 ? "until no session is seen waiting on their locks"
+						: "while sessions wait on their locks");
+	else if (!c && job->bs.contended)
+		log_info("no session waits on the batches' locks any more: they aim at %" PRId64
+			 " ms again", job->cfg->batch.target_time_ms);
+	batchsize_contention(&job->bs, c, ms);
+}
+
 static void job_after_commit(struct job *job)
 {
 	double ms = (mono_now() - job->batch_t0) * 1000.0;
@@ -1085,6 +1111,7 @@ static void job_after_commit(struct job *job)
 	job->last_batch_ms = ms;
 	rate_window_add(&job->rate, job_active_seconds(job), job->rows_done, job_percent(job));
 	job->attempts = 0;
+	job_note_contention(job);
 	batchsize_success(&job->bs, job->bound_found, ms);
 	log_debug("batch %" PRId64 ": %" PRId64 " keys, %" PRId64 " rows, %.1f ms, next size %"
 		  PRId64, job->batches_done, job->batch_n, job->affected, ms, job->bs.size);

@@ -245,6 +245,7 @@ void progress_format_json(const struct progress *p, char *buf, size_t len)
 		json_double(&jb, p->last_batch_ms, 1);
 	else
 		json_null(&jb);
+	json_kv_int(&jb, "target_ms", p->target_ms);
 	json_key(&jb, "replication_lag_ms");
 	if (p->replication_lag_ms >= 0)
 		json_double(&jb, p->replication_lag_ms, 1);

@@ -433,14 +433,24 @@ char *sql_heartbeat_read(enum db_dialect d, const char *table)
 			      table);
 }
 
-const char *sql_lock_waits(enum db_dialect d)
+const char *sql_lock_waits(enum db_dialect d, const char *server_version)
 {
 	if (d == DB_DIALECT_POSTGRES)
 		return "SELECT count(*), count(*) FILTER (WHERE $1::int = ANY(pg_blocking_pids(pid)))"
 		       " FROM pg_catalog.pg_stat_activity"
 		       " WHERE wait_event_type = 'Lock' AND pid <> $1::int";
-	return "SELECT COUNT(*) FROM information_schema.INNODB_TRX"
-	       " WHERE trx_state = 'LOCK WAIT' AND trx_mysql_thread_id <> ?";
+	/* MySQL 8 has no INNODB_LOCK_WAITS (performance_schema.data_lock_waits instead):
+	 * there only the count */
+	if (!strstr(server_version, "MariaDB") && strncmp(server_version, "5.", 2) != 0)
+		return "SELECT COUNT(*) FROM information_schema.INNODB_TRX"
+		       " WHERE trx_state = 'LOCK WAIT' AND trx_mysql_thread_id <> ?";
+	return "SELECT COUNT(DISTINCT r.trx_id),"
+	       " COUNT(DISTINCT CASE WHEN b.trx_mysql_thread_id = o.id THEN r.trx_id END)"
+	       " FROM (SELECT CAST(? AS UNSIGNED) AS id) o"
+	       " JOIN information_schema.INNODB_TRX r"
+	       " ON r.trx_state = 'LOCK WAIT' AND r.trx_mysql_thread_id <> o.id"
+	       " LEFT JOIN information_schema.INNODB_LOCK_WAITS w ON w.requesting_trx_id = r.trx_id"
+	       " LEFT JOIN information_schema.INNODB_TRX b ON b.trx_id = w.blocking_trx_id";
 }
 
 const char *sql_active(enum db_dialect d)

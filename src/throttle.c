@@ -35,6 +35,7 @@ struct tconn {
 	int have_value;
 	int64_t hb_us;
 	int step;                /* probe: which signal is being sampled */
+	int locks_only;          /* probe: this round samples lock waits alone */
 };
 
 struct throttle {
@@ -50,12 +51,14 @@ struct throttle {
 	struct tconn writer, probe;
 	struct tconn *replicas;
 	size_t nreplicas;
-	ev_timer hb_timer, check_timer;
+	ev_timer hb_timer, check_timer, locks_timer;
 
 	/* the probe's last samples; *_err non-empty when the sample failed */
 	int64_t lock_waits;
 	int64_t behind_us;        /* of those, waiting on the daemon's batch; -1 unknown */
 	int locks_known;
+	double behind_seen;       /* when a sample last saw sessions behind the batch (or
+				     the start: contended until shown otherwise) */
 	char locks_err[ERRLEN];
 	int64_t active;
 	int active_known;
@@ -491,6 +494,8 @@ static void probe_done(const struct db_result *res, void *arg)
 
 			t->lock_waits = strtoll(v, NULL, 10);
 			t->behind_us = b ? strtoll(b, NULL, 10) : -1;
+			if (t->behind_us > 0)
+				t->behind_seen = mono_now();
 		}
 		break;
 	case PROBE_ACTIVE:
@@ -563,6 +568,8 @@ static void probe_next(struct tconn *c)
 	if (!c->up || c->busy)
 		return;
 	snprintf(own, sizeof(own), "%ld", t->own_session);
+	if (c->locks_only && c->step > PROBE_LOCKS)
+		c->step = PROBE_DONE;
 	for (; c->step < PROBE_DONE; c->step++) {
 		const char *sql = NULL;
 		int n = 0;
@@ -570,7 +577,7 @@ static void probe_next(struct tconn *c)
 		switch (c->step) {
 		case PROBE_LOCKS:
 			if (cfg->throttle.max_lock_waits > 0)
-				sql = sql_lock_waits(t->dialect), n = 1;
+				sql = sql_lock_waits(t->dialect, db_server_version(c->db)), n = 1;
 			break;
 		case PROBE_ACTIVE:
 			if (cfg->throttle.max_active > 0)
@@ -622,12 +629,27 @@ static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			tconn_connect(&t->probe);
 		} else if (!t->probe.busy) {
 			t->probe.step = 0;
+			t->probe.locks_only = 0;
 			probe_next(&t->probe);
 		}
 	}
 	decide(t);
 	w->repeat = (double)t->cfg->throttle.check_interval_ms / 1000.0;
 	ev_timer_again(loop, w);
+}
+
+/* Lock waits are sampled more often than the rest: a session waits on a batch for
+ * at most as long as the batch takes, so a sample a second would miss most waits
+ * on short batches (and the size would grow back into them). */
+static void locks_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct throttle *t = w->data;
+
+	if (t->cfg->throttle.max_lock_waits <= 0 || !t->probe.up || t->probe.busy)
+		return;
+	t->probe.step = PROBE_LOCKS;
+	t->probe.locks_only = 1;
+	probe_next(&t->probe);
 }
 
 static double hb_interval(const struct config *cfg)
@@ -698,6 +720,8 @@ struct throttle *throttle_new(struct ev_loop *loop, const struct config *cfg, co
 	t->hb_timer.data = t;
 	ev_init(&t->check_timer, check_cb);
 	t->check_timer.data = t;
+	ev_timer_init(&t->locks_timer, locks_cb, THROTTLE_LOCKS_INTERVAL, THROTTLE_LOCKS_INTERVAL);
+	t->locks_timer.data = t;
 	return t;
 out_free:
 	throttle_free(t);
@@ -731,6 +755,9 @@ void throttle_start(struct throttle *t, long own_session)
 	if (t->running)
 		return;
 	t->running = 1;
+	/* contended until the samples have shown nobody waiting for a while */
+	t->behind_seen = mono_now() - (THROTTLE_CONTENDED_HOLD - THROTTLE_CONTENDED_START);
+	ev_timer_start(t->loop, &t->locks_timer);
 	if (lag_enabled(t) && t->nreplicas > 0) {
 		double iv = hb_interval(t->cfg);
 
@@ -751,6 +778,7 @@ void throttle_stop(struct throttle *t)
 	t->running = 0;
 	ev_timer_stop(t->loop, &t->hb_timer);
 	ev_timer_stop(t->loop, &t->check_timer);
+	ev_timer_stop(t->loop, &t->locks_timer);
 	db_close(t->writer.db);
 	db_close(t->probe.db);
 	t->writer.up = t->probe.up = t->writer.busy = t->probe.busy = 0;
@@ -800,4 +828,11 @@ void throttle_report(const struct throttle *t, struct throttle_report *r)
 	for (int k = 0; k < THROTTLE_NKINDS; k++)
 		r->seconds[k] = t->seconds[k];
 	add_held(t, mono_now(), r->seconds);
+}
+
+int throttle_contended(const struct throttle *t)
+{
+	if (t->cfg->throttle.max_lock_waits <= 0 || (t->locks_known && t->behind_us < 0))
+		return -1;
+	return mono_now() - t->behind_seen < THROTTLE_CONTENDED_HOLD;
 }

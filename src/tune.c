@@ -24,6 +24,7 @@ static const struct tunable tunables[] = {
 	{ "batch.min_size", TUNE_INT, F(batch.min_size), 1, CONFIG_MAX_BATCH_ROWS },
 	{ "batch.max_size", TUNE_INT, F(batch.max_size), 1, CONFIG_MAX_BATCH_ROWS },
 	{ "batch.target_time", TUNE_DURATION, F(batch.target_time_ms), 1, 0 },
+	{ "batch.contended_target_time", TUNE_DURATION, F(batch.contended_target_time_ms), 1, 0 },
 	{ "batch.sleep", TUNE_DURATION, F(batch.sleep_ms), 0, 0 },
 	{ "batch.lock_timeout", TUNE_DURATION, F(batch.lock_timeout_ms), 1, 0 },
 	{ "batch.statement_timeout", TUNE_DURATION, F(batch.statement_timeout_ms), 1, 0 },

@@ -1,7 +1,8 @@
 /* batchsize.h - adaptive batch size: aim each batch at a target duration.
  *
- * Grows gently (at most +25% a batch), cuts hard: a batch over twice the target
- * is cut in proportion. A lock or statement timeout halves the size
+ * Grows fast while far below the target (x2 a batch, until the first cut), then
+ * gently (at most +25% a batch); cuts hard: a batch over twice the target is cut
+ * in proportion. A lock or statement timeout halves the size
  * (multiplicative decrease), holds growth back for a few batches, then grows it
  * back additively, a tenth of the size it had at a time (additive increase), so
  * that the size does not flap around a lock. */
@@ -11,11 +12,18 @@
 #include <stdint.h>
 
 #define BATCHSIZE_HOLD_AFTER_CUT 5
+/* growth per batch: at most x2 while a batch takes under a quarter of the target,
+ * else at most x1.25 */
+#define BATCHSIZE_FAST_GROWTH 2.0
+#define BATCHSIZE_GROWTH 1.25
 
 struct batchsize {
 	int64_t size, min, max;
 	int64_t target_ms;
-	int hold; /* successful batches left before growing again */
+	int hold;     /* successful batches left before growing again */
+	int cautious; /* a timeout or a cut happened: no more fast growth */
+	int contended;        /* sessions wait on the batches: aim at contended_ms */
+	int64_t contended_ms; /* the target while contended (when below target_ms) */
 	int64_t recover_to; /* the size before the last timeout: grown back to additively */
 	int64_t step;       /* the additive step */
 };
@@ -27,6 +35,9 @@ void batchsize_limits(struct batchsize *b, int64_t min, int64_t max, int64_t tar
 /* A committed batch took ms; full is 0 for the short last batch of the range, which
  * says nothing about the right size. */
 void batchsize_success(struct batchsize *b, int full, double ms);
+/* Whether other sessions wait on the batches' locks, and the target for then: a
+ * waiting session waits as long as a batch takes, so batches get shorter. */
+void batchsize_contention(struct batchsize *b, int contended, int64_t contended_ms);
 /* The batch failed on a lock or statement timeout, or as a deadlock victim. */
 void batchsize_timeout(struct batchsize *b);
 

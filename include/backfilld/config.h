@@ -63,6 +63,7 @@ struct config {
 	struct {
 		int64_t size, min_size, max_size;      /* rows, 1 .. 10,000,000, min <= size <= max */
 		int64_t target_time_ms;                /* > 0 */
+		int64_t contended_target_time_ms;      /* > 0: the target while sessions wait */
 		int64_t sleep_ms;                      /* >= 0 */
 		int64_t lock_timeout_ms;               /* > 0 */
 		int64_t statement_timeout_ms;          /* > 0 */

@@ -47,6 +47,7 @@ struct progress {
 	const char *cursor, *high_water; /* JSON arrays or NULL */
 	int64_t batch_size;
 	double last_batch_ms;          /* < 0 before the first batch */
+	int64_t target_ms;             /* what the batch size aims at now */
 	double replication_lag_ms;     /* < 0 not measured */
 	const char *lag_source;        /* NULL when not measured */
 	int64_t lock_waits;            /* < 0 not measured */

@@ -68,6 +68,18 @@ void throttle_report(const struct throttle *t, struct throttle_report *r);
 /* Every reason that holds, "; "-separated ("" when none), cut to len. */
 void throttle_reasons_text(const struct throttle *t, char *buf, size_t len);
 
+/* Whether other sessions wait on the batches' locks: 1 when a lock sample saw one
+ * waiting behind the batch within the last THROTTLE_CONTENDED_HOLD seconds, and
+ * from the start until THROTTLE_CONTENDED_START seconds of samples have shown
+ * nobody waiting; 0 when nobody did; -1 when it cannot tell (lock waits not
+ * sampled, max_lock_waits 0, or MySQL 8, which does not say who waits on whom).
+ * Lock waits are sampled every THROTTLE_LOCKS_INTERVAL seconds (the other signals
+ * every check_interval). */
+#define THROTTLE_CONTENDED_HOLD 10.0
+#define THROTTLE_CONTENDED_START 2.0
+#define THROTTLE_LOCKS_INTERVAL 0.1
+int throttle_contended(const struct throttle *t);
+
 /* "HH:MM-HH:MM": 1 when minute-of-day m is inside [start, end), crossing midnight
  * when end < start. */
 int throttle_in_window(int start_min, int end_min, int m);

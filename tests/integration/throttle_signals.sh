@@ -142,7 +142,7 @@ for i in 1 2 3 4; do
 	waiters+=("$!")
 	IT_PIDS+=("$!")
 done
-# PostgreSQL adds how many of them wait behind the daemon's own batch: none here
+# PostgreSQL and MariaDB add how many of them wait behind the daemon's own batch: none here
 throttled_by lock_waits 'lock_waits ([0-9]+) > 2( \([0-9]+ behind backfilld\))?' "lock waits"
 n=${REASON#lock_waits }
 n=${n%% *}

@@ -7,19 +7,33 @@
 
 #include "backfilld/batchsize.h"
 
-static void test_grows_gently_to_max(void **state)
+static void test_grows_fast_far_below_target_then_gently(void **state)
 {
 	struct batchsize b;
 	int64_t prev;
+	int steps = 0;
 
 	batchsize_init(&b, 1000, 100, 50000, 500);
-	prev = b.size;
-	batchsize_success(&b, 1, 10.0); /* 50x faster than the target */
-	assert_true(b.size > prev);
-	assert_true(b.size <= prev * 5 / 4 + 1); /* at most +25% */
-	for (int i = 0; i < 100; i++)
-		batchsize_success(&b, 1, 10.0);
+	batchsize_success(&b, 1, 10.0); /* 50x faster than the target: doubles */
+	assert_int_equal(b.size, 2001);
+	/* 0.002 ms a row: from 1000 to 50000 in a few batches, never more than x2 */
+	batchsize_init(&b, 1000, 100, 50000, 500);
+	while (b.size < 50000 && steps < 100) {
+		prev = b.size;
+		batchsize_success(&b, 1, (double)b.size * 0.002);
+		assert_true(b.size <= prev * 2 + 1);
+		steps++;
+	}
 	assert_int_equal(b.size, 50000);
+	assert_true(steps <= 6);
+	/* at a quarter of the target or more: at most +25% a batch */
+	batchsize_init(&b, 1000, 100, 50000, 500);
+	prev = b.size;
+	batchsize_success(&b, 1, 125.0);
+	assert_int_equal(b.size, prev * 5 / 4 + 1);
+	prev = b.size;
+	batchsize_success(&b, 1, 300.0);
+	assert_true(b.size > prev && b.size <= prev * 5 / 4 + 1);
 }
 
 static void test_settles_near_target(void **state)
@@ -95,6 +109,38 @@ static void test_additive_recovery_after_timeouts(void **state)
 	assert_int_equal(b.size, 2501);
 }
 
+static void test_contended_aims_at_its_own_target(void **state)
+{
+	struct batchsize b;
+
+	/* 0.01 ms a row: 50000 rows take 500 ms, the target */
+	batchsize_init(&b, 50000, 100, 50000, 500);
+	batchsize_success(&b, 1, 500.0);
+	assert_int_equal(b.size, 50000);
+	/* sessions wait on the batches: aim at 50 ms, cut in proportion at once */
+	batchsize_contention(&b, 1, 50);
+	batchsize_success(&b, 1, 500.0);
+	assert_int_equal(b.size, 5000);
+	for (int i = 0; i < 50; i++)
+		batchsize_success(&b, 1, (double)b.size * 0.01);
+	assert_true(b.size >= 3500 && b.size <= 5000);
+	/* a contended target above the normal one changes nothing */
+	batchsize_init(&b, 1000, 100, 50000, 500);
+	batchsize_contention(&b, 1, 800);
+	batchsize_success(&b, 1, 700.0);
+	assert_int_equal(b.size, 800); /* a little slow for 500 ms */
+	/* nobody waits any more: back to the normal target, gently (after the cut) */
+	batchsize_init(&b, 50000, 100, 50000, 500);
+	batchsize_contention(&b, 1, 50);
+	batchsize_success(&b, 1, 500.0);
+	batchsize_contention(&b, 0, 50);
+	for (int i = 0; i < BATCHSIZE_HOLD_AFTER_CUT; i++)
+		batchsize_success(&b, 1, (double)b.size * 0.01);
+	int64_t prev = b.size;
+	batchsize_success(&b, 1, (double)b.size * 0.01);
+	assert_int_equal(b.size, prev * 5 / 4 + 1);
+}
+
 static void test_short_last_batch_teaches_nothing(void **state)
 {
 	struct batchsize b;
@@ -119,11 +165,12 @@ static void test_limits_clamp(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_grows_gently_to_max),
+		cmocka_unit_test(test_grows_fast_far_below_target_then_gently),
 		cmocka_unit_test(test_settles_near_target),
 		cmocka_unit_test(test_cuts_hard_when_slow),
 		cmocka_unit_test(test_timeout_halves_and_holds),
 		cmocka_unit_test(test_additive_recovery_after_timeouts),
+		cmocka_unit_test(test_contended_aims_at_its_own_target),
 		cmocka_unit_test(test_short_last_batch_teaches_nothing),
 		cmocka_unit_test(test_limits_clamp),
 	};

@@ -280,6 +280,27 @@ static void test_mysql_statement_timeout_on_oracle(void **state)
 	sql_free(s);
 }
 
+static void test_lock_waits_by_server(void **state)
+{
+	const char *pg = sql_lock_waits(DB_DIALECT_POSTGRES, "15.18 (Debian 15.18-0+deb12u1)");
+	const char *maria = sql_lock_waits(DB_DIALECT_MYSQL, "10.11.19-MariaDB-0+deb12u1");
+	const char *my57 = sql_lock_waits(DB_DIALECT_MYSQL, "5.7.44-log");
+	const char *my8 = sql_lock_waits(DB_DIALECT_MYSQL, "8.0.40");
+
+	/* who waits behind the batch's session: PostgreSQL, MariaDB and MySQL 5.7 */
+	assert_non_null(strstr(pg, "pg_blocking_pids"));
+	assert_non_null(strstr(maria, "INNODB_LOCK_WAITS"));
+	assert_non_null(strstr(maria, "blocking_trx_id"));
+	assert_string_equal(my57, maria);
+	/* MySQL 8 has no INNODB_LOCK_WAITS: only the count, one column */
+	assert_null(strstr(my8, "INNODB_LOCK_WAITS"));
+	assert_non_null(strstr(my8, "LOCK WAIT"));
+	assert_null(strstr(my8, ","));
+	/* one parameter each: the batch's session */
+	assert_null(strstr(maria + (strchr(maria, '?') - maria) + 1, "?"));
+	assert_null(strstr(my8 + (strchr(my8, '?') - my8) + 1, "?"));
+}
+
 static void test_checkpoint_statements(void **state)
 {
 	struct db db = { &pg_ops };
@@ -337,6 +358,7 @@ int main(void)
 		cmocka_unit_test(test_rollback_statements),
 		cmocka_unit_test(test_mysql_dialect),
 		cmocka_unit_test(test_mysql_statement_timeout_on_oracle),
+		cmocka_unit_test(test_lock_waits_by_server),
 		cmocka_unit_test(test_checkpoint_statements),
 		cmocka_unit_test(test_checkpoint_row_parse),
 	};
