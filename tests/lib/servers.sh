@@ -38,8 +38,8 @@
 #   BACKFILLD_MY_REPLICA_SOCKET replica's unix socket (unset with --no-replica)
 #   BACKFILLD_MY_ADMIN          admin@127.0.0.1 and admin@localhost (the socket): ALL
 #                               PRIVILEGES WITH GRANT OPTION, no password
-#   BACKFILLD_MY_USER           backfill@127.0.0.1 (TCP only): ALL on `it\_%`.* and
-#                               demo.*, PROCESS, REPLICATION CLIENT, SLAVE MONITOR;
+#   BACKFILLD_MY_USER           backfill@127.0.0.1 (TCP only): ALL on `it\_%`.*, demo.*
+#                               and bench.*, PROCESS, REPLICATION CLIENT, SLAVE MONITOR;
 #                               it cannot create databases: admin creates them
 #   BACKFILLD_MY_PASSWORD       backfill-secret
 #   BACKFILLD_MY_PASSWORD_FILE  a 0600 file holding the password (no newline)
@@ -54,6 +54,10 @@
 # may use
 #   servers_pg_ctl primary|replica ARGS...   (pg_ctl as the server user, from any
 #                                            process that has the variables above)
+#
+# Settings of their own (the benchmark's larger buffers): lines in
+# BACKFILLD_PG_EXTRA_CONF (postgresql.conf, replica included) and BACKFILLD_MY_EXTRA_CNF
+# (both MariaDB servers' [mariadbd] section) are appended when set.
 #
 # Functions return non-zero (after printing the servers' log tails) on failure;
 # they do not exit, and they work under `set -euo pipefail` as well as without it.
@@ -298,6 +302,7 @@ servers_start_pg() {
 		logging_collector = off
 		log_line_prefix = '%m [%p] %q%u@%d '
 		log_min_messages = warning
+		${BACKFILLD_PG_EXTRA_CONF:-}
 	EOF
 	cat >"$BACKFILLD_PG_PRIMARY_DATA/pg_hba.conf" <<-EOF
 		# TYPE  DATABASE     USER      ADDRESS        METHOD
@@ -442,6 +447,7 @@ _srv_my_write_cnf() {
 		character_set_server = utf8mb4
 		collation_server = utf8mb4_general_ci
 		$extra
+		${BACKFILLD_MY_EXTRA_CNF:-}
 	EOF
 }
 
@@ -594,6 +600,7 @@ GRANT ALL PRIVILEGES ON *.* TO 'admin'@'localhost' WITH GRANT OPTION;
 CREATE USER 'backfill'@'127.0.0.1' IDENTIFIED BY 'backfill-secret';
 GRANT ALL PRIVILEGES ON \`it\\_%\`.* TO 'backfill'@'127.0.0.1';
 GRANT ALL PRIVILEGES ON \`demo\`.* TO 'backfill'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON \`bench\`.* TO 'backfill'@'127.0.0.1';
 GRANT PROCESS, REPLICATION CLIENT$monitor ON *.* TO 'backfill'@'127.0.0.1';
 CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY 'repl-secret';
 GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1';" '\[ERROR\]' \

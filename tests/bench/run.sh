@@ -1,0 +1,590 @@
+#!/usr/bin/env bash
+# backfilld's benchmark: backfilld side by side with what users would otherwise run,
+# on the same table, in one run, on both engines.
+#
+#   tests/bench/run.sh [--rows N] [--engine postgres|mysql|both] [--reps N]
+#                      [--methods LIST] [--window S] [--out DIR]
+#
+#   --rows N       rows in the table (default 1000000; 10000000 works)
+#   --engine E     postgres, mysql or both (default both)
+#   --reps N       repetitions of every measurement; the table shows medians (default 3)
+#   --methods L    comma-separated subset of: update,shell,dbloop,backfilld,backfilld_lag
+#   --window S     seconds the foreground workload is measured alone (default 10)
+#   --yaml TEXT    YAML appended to backfilld's job (e.g. "batch: {target_time: 200ms}";
+#                  not a throttle: section with backfilld_lag, which writes its own)
+#   --out DIR      where results go (default build/bench/results)
+#
+# Installs what is missing (tests/lib/deps.sh --bench), builds a Release binary in
+# build/bench, starts throwaway servers with replicas (tests/lib/servers.sh, with
+# durable settings: fsync, synchronous commit, full-page writes / flush at commit)
+# and measures, recreating the table from a template before every run:
+#   update        one UPDATE bench SET dst = src WHERE dst IS NULL
+#   shell         a shell loop of batches of 1,000 keys, one client process per batch
+#   dbloop        a PL/pgSQL procedure / MariaDB stored procedure, COMMIT per 1,000 keys
+#   backfilld     backfilld run with default settings
+#   backfilld_lag backfilld with max_replication_lag: 1s against the replica, while the
+#                 replica is slowed (its replay runs only part of the time)
+# each unloaded and under a foreground workload (pgbench / sysbench, 4 clients:
+# single-row UPDATE + SELECT by random key on the same table), and the workload alone.
+# Replica lag is measured by the harness's own heartbeat (bench_probe lag), the
+# daemon's peak RSS and CPU by wait4 (bench_probe exec), status round trips by
+# bench_probe status. Every run is checked: afterwards dst equals src on every row.
+#
+# Prints a Markdown table of medians and ratios (also $out/results.md); the raw
+# figures are in $out/results.tsv, the daemon's logs in $out/logs. Timings are not asserted: only failures (a method
+# that leaves a wrong table, a tool that does not run) make the exit status non-zero.
+set -euo pipefail
+
+usage() { sed -n '2,35s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+die() {
+	echo "bench: $*" >&2
+	exit 1
+}
+
+rows=1000000
+engines=(postgres mysql)
+reps=3
+methods=update,shell,dbloop,backfilld,backfilld_lag
+window=10
+out=build/bench/results
+job_yaml=""
+while (($#)); do
+	case "$1" in
+	--rows | --engine | --reps | --methods | --window | --out | --yaml)
+		(($# >= 2)) || die "$1 needs a value (see --help)"
+		case "$1" in
+		--rows) rows=$2 ;;
+		--engine)
+			case "$2" in
+			postgres | mysql) engines=("$2") ;;
+			both) engines=(postgres mysql) ;;
+			*) die "--engine: postgres, mysql or both, not '$2'" ;;
+			esac
+			;;
+		--reps) reps=$2 ;;
+		--methods) methods=$2 ;;
+		--window) window=$2 ;;
+		--out) out=$2 ;;
+		--yaml) job_yaml=$2 ;;
+		esac
+		shift
+		;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	*) die "unknown argument: $1 (see --help)" ;;
+	esac
+	shift
+done
+[[ "$rows" =~ ^[0-9]+$ ]] && ((rows >= 10000)) || die "--rows: a number >= 10000, not '$rows'"
+[[ "$reps" =~ ^[0-9]+$ ]] && ((reps >= 1)) || die "--reps: a number >= 1, not '$reps'"
+[[ "$window" =~ ^[0-9]+$ ]] && ((window >= 2)) || die "--window: seconds >= 2, not '$window'"
+IFS=, read -r -a method_list <<<"$methods"
+for m in "${method_list[@]}"; do
+	[[ "$m" =~ ^(update|shell|dbloop|backfilld|backfilld_lag)$ ]] || die "--methods: unknown method '$m'"
+done
+has_method() { [[ ",$methods," == *",$1,"* ]]; }
+
+cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.."
+root=$PWD
+bench_dir=$root/tests/bench
+mkdir -p "$out/logs"
+out=$(cd "$out" && pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/backfilld-bench.XXXXXX")
+chmod 0755 "$work"
+results=$out/results.tsv
+: >"$results"
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# ---------------------------------------------------------------------------------------
+log "dependencies"
+tests/lib/deps.sh --bench
+command -v sysbench >/dev/null || die "sysbench is missing"
+
+log "Release build in build/bench"
+cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DBACKFILLD_WERROR=ON >/dev/null
+cmake --build build/bench -j2 --target backfilld bench_probe >/dev/null
+bin=$root/build/bench/backfilld
+probe=$root/build/bench/bench_probe
+
+# ---------------------------------------------------------------------------------------
+# Servers: the test servers, with durable settings and buffers that hold the table
+# (and its template copy).
+mem_mb=$((rows * 400 / 1000000))
+((mem_mb >= 256)) || mem_mb=256
+export BACKFILLD_PG_EXTRA_CONF="
+fsync = on
+synchronous_commit = on
+full_page_writes = on
+shared_buffers = ${mem_mb}MB
+max_wal_size = 8GB
+checkpoint_timeout = 30min"
+export BACKFILLD_MY_EXTRA_CNF="
+innodb_flush_log_at_trx_commit = 1
+sync_binlog = 1
+innodb_buffer_pool_size = ${mem_mb}M
+innodb_log_file_size = 2G"
+
+# shellcheck source=tests/lib/servers.sh
+source tests/lib/servers.sh
+slow_pid=""
+fg_pid=""
+lag_pid=""
+cleanup() {
+	[[ -z "$fg_pid" ]] || kill "$fg_pid" 2>/dev/null || true
+	[[ -z "$lag_pid" ]] || kill "$lag_pid" 2>/dev/null || true
+	replica_normal || true
+	servers_stop
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------------------
+# SQL on the current engine: b_sql as the job's user, b_admin as the superuser, on
+# the primary; b_replica as the superuser on the replica. Output: rows, tab-separated.
+engine=""
+export PGOPTIONS="-c client_min_messages=warning"
+b_sql() {
+	if [[ "$engine" == postgres ]]; then
+		PGPASSWORD=$BACKFILLD_PG_PASSWORD "$BACKFILLD_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 \
+			-h 127.0.0.1 -p "$BACKFILLD_PG_PORT" -U "$BACKFILLD_PG_USER" -d bench -c "$1"
+	else
+		MYSQL_PWD=$BACKFILLD_MY_PASSWORD "$BACKFILLD_MY_BIN/mariadb" --no-defaults -N -B \
+			-h 127.0.0.1 -P "$BACKFILLD_MY_PORT" -u "$BACKFILLD_MY_USER" bench -e "$1"
+	fi
+}
+b_admin() {
+	if [[ "$engine" == postgres ]]; then
+		"$BACKFILLD_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 \
+			-p "$BACKFILLD_PG_PORT" -U "$BACKFILLD_PG_ADMIN" -d "${2:-bench}" -c "$1"
+	else
+		"$BACKFILLD_MY_BIN/mariadb" --no-defaults -N -B -h 127.0.0.1 -P "$BACKFILLD_MY_PORT" \
+			-u "$BACKFILLD_MY_ADMIN" -e "$1"
+	fi
+}
+b_replica() {
+	if [[ "$engine" == postgres ]]; then
+		"$BACKFILLD_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 \
+			-p "$BACKFILLD_PG_REPLICA_PORT" -U "$BACKFILLD_PG_ADMIN" -d bench -c "$1"
+	else
+		"$BACKFILLD_MY_BIN/mariadb" --no-defaults -N -B -h 127.0.0.1 -P "$BACKFILLD_MY_REPLICA_PORT" \
+			-u "$BACKFILLD_MY_ADMIN" -e "$1"
+	fi
+}
+
+now_us() { echo "${EPOCHREALTIME/[.,]/}"; }
+
+# record REP METHOD LOAD KEY VALUE
+record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$engine" "$@" >>"$results"; }
+
+# ---------------------------------------------------------------------------------------
+# The table: bigint primary key with gaps (id = g * 3 + g % 7), an int source with
+# ~2% NULLs, a 100-byte payload, the target column, one secondary index (on src).
+setup_database() {
+	if [[ "$engine" == postgres ]]; then
+		b_admin "CREATE DATABASE bench OWNER $BACKFILLD_PG_USER" postgres >/dev/null
+		b_sql "CREATE TABLE bench_template (id bigint, src int, payload text, dst int);
+			INSERT INTO bench_template SELECT g * 3 + g % 7,
+				CASE WHEN g % 50 = 0 THEN NULL ELSE g % 1000 END,
+				rpad(md5(g::text), 100, md5((-g)::text)), NULL
+			FROM generate_series(1, $rows) g;
+			CREATE TABLE bench_heartbeat (id int PRIMARY KEY, ts_us bigint NOT NULL);
+			INSERT INTO bench_heartbeat VALUES (1, 0);
+			CREATE PROCEDURE bench_loop(batch int) LANGUAGE plpgsql AS \$\$
+			DECLARE lo bigint := -1; hi bigint;
+			BEGIN
+				LOOP
+					SELECT max(id) INTO hi FROM
+						(SELECT id FROM bench WHERE id > lo ORDER BY id LIMIT batch) s;
+					EXIT WHEN hi IS NULL;
+					UPDATE bench SET dst = src WHERE id > lo AND id <= hi AND dst IS NULL;
+					COMMIT;
+					lo := hi;
+				END LOOP;
+			END \$\$;" >/dev/null
+		b_sql "VACUUM ANALYZE bench_template" >/dev/null
+	else
+		b_admin "CREATE DATABASE bench" >/dev/null
+		b_sql "CREATE TABLE bench_template (id BIGINT NOT NULL PRIMARY KEY, src INT,
+				payload VARCHAR(120), dst INT, KEY bench_src (src)) ENGINE=InnoDB;
+			INSERT INTO bench_template SELECT seq * 3 + seq % 7, IF(seq % 50 = 0, NULL, seq % 1000),
+				RPAD(MD5(seq), 100, MD5(-seq)), NULL FROM seq_1_to_$rows;
+			CREATE TABLE bench_heartbeat (id INT PRIMARY KEY, ts_us BIGINT NOT NULL) ENGINE=InnoDB;
+			INSERT INTO bench_heartbeat VALUES (1, 0);
+			DELIMITER //
+			CREATE PROCEDURE bench_loop(batch INT)
+			BEGIN
+				DECLARE lo BIGINT DEFAULT -1;
+				DECLARE hi BIGINT;
+				lp: LOOP
+					SELECT MAX(id) INTO hi FROM
+						(SELECT id FROM bench WHERE id > lo ORDER BY id LIMIT batch) s;
+					IF hi IS NULL THEN LEAVE lp; END IF;
+					START TRANSACTION;
+					UPDATE bench SET dst = src WHERE id > lo AND id <= hi AND dst IS NULL;
+					COMMIT;
+					SET lo = hi;
+				END LOOP;
+			END //" >/dev/null
+	fi
+}
+
+# a fresh copy of the template, with its indexes, statistics and visibility map, on
+# the replica too, and no checkpoint row: every run starts from the same table
+reset_table() {
+	if [[ "$engine" == postgres ]]; then
+		b_sql "DROP TABLE IF EXISTS bench, backfilld_checkpoint;
+			CREATE TABLE bench (id bigint NOT NULL, src int, payload text, dst int);
+			INSERT INTO bench SELECT * FROM bench_template;
+			ALTER TABLE bench ADD PRIMARY KEY (id);
+			CREATE INDEX bench_src ON bench (src);" >/dev/null
+		b_sql "VACUUM ANALYZE bench" >/dev/null
+		b_admin "CHECKPOINT" >/dev/null
+	else
+		b_sql "DROP TABLE IF EXISTS bench, backfilld_checkpoint;
+			CREATE TABLE bench LIKE bench_template;
+			INSERT INTO bench SELECT * FROM bench_template;
+			ANALYZE TABLE bench;" >/dev/null
+	fi
+	wait_replica
+}
+
+# wait until the replica has applied everything the primary has written
+wait_replica() {
+	local deadline=$((SECONDS + 1800)) pos
+	if [[ "$engine" == postgres ]]; then
+		pos=$(b_admin "SELECT pg_current_wal_lsn()")
+		until [[ "$(b_replica "SELECT pg_last_wal_replay_lsn() >= '$pos'")" == t ]]; do
+			((SECONDS < deadline)) || die "the replica did not catch up in 30 minutes"
+			sleep 0.05
+		done
+	else
+		pos=$(b_admin "SELECT @@gtid_binlog_pos")
+		[[ "$(b_replica "SELECT MASTER_GTID_WAIT('$pos', 1800)")" == 0 ]] ||
+			die "the replica did not catch up in 30 minutes"
+	fi
+}
+
+# every row's dst equals its src: the method did the whole job, and nothing else
+check_table() {
+	local what=$1 bad
+	if [[ "$engine" == postgres ]]; then
+		bad=$(b_sql "SELECT count(*) FROM bench WHERE dst IS DISTINCT FROM src")
+	else
+		bad=$(b_sql "SELECT COUNT(*) FROM bench WHERE NOT (dst <=> src)")
+	fi
+	[[ "$bad" == 0 ]] || die "$engine $what: $bad rows where dst differs from src"
+}
+
+# ---------------------------------------------------------------------------------------
+# Lag: the harness's own heartbeat (written on the primary, read on the replica).
+lag_start() {
+	if [[ "$engine" == postgres ]]; then
+		PGPASSWORD="" "$probe" lag postgres \
+			"host=127.0.0.1 port=$BACKFILLD_PG_PORT user=$BACKFILLD_PG_ADMIN dbname=bench" \
+			"host=127.0.0.1 port=$BACKFILLD_PG_REPLICA_PORT user=$BACKFILLD_PG_ADMIN dbname=bench" \
+			50 >"$work/lag.out" &
+	else
+		BENCH_MYSQL_PASSWORD="" "$probe" lag mysql "127.0.0.1:$BACKFILLD_MY_PORT" \
+			"127.0.0.1:$BACKFILLD_MY_REPLICA_PORT" "$BACKFILLD_MY_ADMIN" bench 50 >"$work/lag.out" &
+	fi
+	lag_pid=$!
+}
+# lag_stop: after the replica has caught up; the maximum lag in seconds in $lag
+# (not a subshell: the probe is this shell's child)
+lag_stop() {
+	wait_replica
+	kill "$lag_pid"
+	wait "$lag_pid" || die "the lag probe failed: $(cat "$work/lag.out")"
+	lag_pid=""
+	lag=$(sed -n 's/.*max_ms=\([0-9.]*\).*/\1/p' "$work/lag.out" | awk '{ printf "%.2f", $1 / 1000 }')
+}
+
+# ---------------------------------------------------------------------------------------
+# The foreground workload, 4 clients; each transaction logged with its end time and
+# latency, so that its figures are taken over exactly the measured window.
+fg_start() {
+	rm -f "$work"/fg.*
+	if [[ "$engine" == postgres ]]; then
+		(cd "$work" && PGPASSWORD=$BACKFILLD_PG_PASSWORD exec "$BACKFILLD_PG_BIN/pgbench" -n -c 4 -j 2 \
+			-T 86400 -D rows="$rows" -f "$bench_dir/foreground.sql" -l --log-prefix=fg \
+			-h 127.0.0.1 -p "$BACKFILLD_PG_PORT" -U "$BACKFILLD_PG_USER" bench \
+			>"$work/fg.out" 2>&1) &
+	else
+		(cd "$work" && exec sysbench "$bench_dir/foreground.lua" --db-driver=mysql --threads=4 \
+			--time=0 --events=0 --report-interval=0 --rows="$rows" --log-prefix="$work/fg" \
+			--mysql-host=127.0.0.1 --mysql-port="$BACKFILLD_MY_PORT" \
+			--mysql-user="$BACKFILLD_MY_USER" --mysql-password="$BACKFILLD_MY_PASSWORD" \
+			--mysql-db=bench run >"$work/fg.out" 2>&1) &
+	fi
+	fg_pid=$!
+	sleep 2 # connected and warm
+	kill -0 "$fg_pid" 2>/dev/null || die "the foreground workload did not start: $(cat "$work/fg.out")"
+}
+fg_stop() {
+	sleep 1 # so that its buffered log covers the window
+	kill "$fg_pid" 2>/dev/null || die "the foreground workload ended early: $(cat "$work/fg.out")"
+	wait "$fg_pid" 2>/dev/null || true
+	fg_pid=""
+}
+# fg_stats FROM_US TO_US: "tps p50_ms p99_ms max_ms": the rate of transactions that
+# ended in the window, the latencies of all that overlapped it (a transaction the
+# method stalled ends after the window, and counts)
+fg_stats() {
+	local from=$1 to=$2
+	{
+		if [[ "$engine" == postgres ]]; then
+			# client txn latency_us script epoch_s epoch_us
+			cat "$work"/fg.[0-9]* | awk '{ print $5 * 1000000 + $6, $3 }'
+		else
+			cat "$work"/fg.[0-9]*
+		fi
+	} | awk -v from="$from" -v to="$to" '
+		$1 >= from && $1 - $2 <= to { print $2, ($1 <= to) }' | sort -n |
+		awk -v ms="$(((to - from) / 1000))" '
+			{ v[NR] = $1; ended += $2 }
+			END {
+				if (NR == 0) { print "0 0 0 0"; exit }
+				p50 = v[int(NR * 0.50 + 0.999999)]; p99 = v[int(NR * 0.99 + 0.999999)]
+				printf "%.0f %.2f %.2f %.2f\n", ended / (ms / 1000), p50 / 1000, p99 / 1000, v[NR] / 1000
+			}'
+}
+
+# ---------------------------------------------------------------------------------------
+# The slowed replica: its replay runs only part of the time. PostgreSQL: the startup
+# (recovery) process is stopped 30 ms of every 40 (reads are still answered);
+# MariaDB: the SQL thread is stopped 750 ms of every second.
+replica_slow() {
+	if [[ "$engine" == postgres ]]; then
+		local pm startup
+		pm=$(head -n 1 "$BACKFILLD_PG_REPLICA_DATA/postmaster.pid")
+		startup=$(pgrep -P "$pm" -f 'startup' | head -n 1)
+		[[ -n "$startup" ]] || die "no startup process under the replica's postmaster $pm"
+		echo "$startup" >"$work/startup.pid"
+		(
+			trap 'kill -CONT '"$startup"'; exit 0' TERM
+			while :; do
+				kill -STOP "$startup"
+				sleep 0.03
+				kill -CONT "$startup"
+				sleep 0.01
+			done
+		) &
+	else
+		(
+			trap 'exit 0' TERM
+			while :; do
+				b_replica "STOP SLAVE SQL_THREAD" >/dev/null
+				sleep 0.75
+				b_replica "START SLAVE SQL_THREAD" >/dev/null
+				sleep 0.25
+			done
+		) &
+	fi
+	slow_pid=$!
+}
+replica_normal() {
+	[[ -n "$slow_pid" ]] || return 0
+	kill "$slow_pid" 2>/dev/null || true
+	wait "$slow_pid" 2>/dev/null || true
+	slow_pid=""
+	if [[ "$engine" == postgres ]]; then
+		kill -CONT "$(cat "$work/startup.pid")" 2>/dev/null || true
+	else
+		b_replica "START SLAVE SQL_THREAD" >/dev/null
+	fi
+}
+
+# CPU seconds the primary server has used so far (all its processes, exited ones too)
+db_cpu() {
+	local tck pids
+	tck=$(getconf CLK_TCK)
+	if [[ "$engine" == postgres ]]; then
+		local pm
+		pm=$(head -n 1 "$BACKFILLD_PG_PRIMARY_DATA/postmaster.pid")
+		pids="$pm $(pgrep -P "$pm" | tr '\n' ' ')"
+		# utime stime of each; cutime cstime of the postmaster (its reaped backends)
+		for p in $pids; do cat "/proc/$p/stat" 2>/dev/null || true; done |
+			sed 's/^.*) //' | awk -v tck="$tck" -v first=1 '
+				{ t += $12 + $13; if (first) { t += $14 + $15; first = 0 } }
+				END { printf "%.2f", t / tck }'
+	else
+		sed 's/^.*) //' "/proc/$(cat "$BACKFILLD_TEST_TMP/my-primary.pid")/stat" |
+			awk -v tck="$tck" '{ printf "%.2f", ($12 + $13) / tck }'
+	fi
+}
+
+# ---------------------------------------------------------------------------------------
+# The methods. Each runs to the end on the table as reset_table left it.
+method_update() { b_sql "UPDATE bench SET dst = src WHERE dst IS NULL" >/dev/null; }
+
+method_shell() {
+	local lo=-1 hi
+	while :; do
+		if [[ "$engine" == postgres ]]; then
+			hi=$(b_sql "UPDATE bench SET dst = src WHERE id > $lo AND dst IS NULL AND id <=
+					(SELECT max(id) FROM (SELECT id FROM bench WHERE id > $lo ORDER BY id LIMIT 1000) s);
+				SELECT max(id) FROM (SELECT id FROM bench WHERE id > $lo ORDER BY id LIMIT 1000) s")
+		else
+			hi=$(b_sql "SET @hi = (SELECT MAX(id) FROM
+					(SELECT id FROM bench WHERE id > $lo ORDER BY id LIMIT 1000) s);
+				UPDATE bench SET dst = src WHERE id > $lo AND id <= @hi AND dst IS NULL;
+				SELECT @hi")
+		fi
+		[[ -n "$hi" && "$hi" != NULL ]] || break
+		lo=$hi
+	done
+}
+
+method_dbloop() { b_sql "CALL bench_loop(1000)" >/dev/null; }
+
+# backfilld_job FILE [EXTRA_YAML]: the job, with only the required keys set
+backfilld_job() {
+	{
+		echo "job: bench"
+		echo "database:"
+		if [[ "$engine" == postgres ]]; then
+			echo "  driver: postgres"
+			echo "  dsn: \"host=127.0.0.1 port=$BACKFILLD_PG_PORT dbname=bench user=$BACKFILLD_PG_USER\""
+			echo "  password_file: $BACKFILLD_PG_PASSWORD_FILE"
+		else
+			printf '  driver: mysql\n  host: 127.0.0.1\n  port: %s\n  user: %s\n  database: bench\n' \
+				"$BACKFILLD_MY_PORT" "$BACKFILLD_MY_USER"
+			echo "  password_file: $BACKFILLD_MY_PASSWORD_FILE"
+		fi
+		printf 'table: bench\nkey: id\nset:\n  dst: src\nstatus:\n  socket: %s\n' "$work/status.sock"
+		printf '%s\n' "${2:-}" "$job_yaml"
+	} >"$1"
+}
+
+# method_backfilld REP LOAD [EXTRA_YAML]: also records the daemon's peak RSS, CPU
+# seconds and status round trips; prints the seconds to state done
+method_backfilld() {
+	local rep=$1 load=$2 t0 done_line done_ms status_pid
+	backfilld_job "$work/job.yaml" "${3:-}"
+	rm -f "$work/status.sock"
+	"$probe" status "$work/status.sock" 20 >"$work/status.out" &
+	status_pid=$!
+	t0=$(now_us)
+	"$probe" exec "$work/rusage" "$bin" run -c "$work/job.yaml" 2>"$work/daemon.log" >/dev/null ||
+		die "backfilld run failed: $(tail -n 5 "$work/daemon.log")"
+	cp "$work/daemon.log" "$out/logs/$engine-$4-$load-$rep.log"
+	kill "$status_pid" 2>/dev/null || true
+	wait "$status_pid" || die "no status answer measured: $(cat "$work/status.out")"
+	# the run ends with a verify walk; the backfill itself ends at state done
+	done_line=$(grep -m 1 -- '-> done' "$work/daemon.log") || die "no state done in the daemon's log"
+	done_ms=$(date -d "${done_line%% *}" +%s%3N)
+	record "$rep" "$4" "$load" rss_kib "$(sed 's/.*rss_kib=\([0-9]*\).*/\1/' "$work/rusage")"
+	record "$rep" "$4" "$load" anon_kib "$(sed 's/.*anon_kib=\([0-9]*\).*/\1/' "$work/rusage")"
+	record "$rep" "$4" "$load" daemon_cpu_s "$(sed 's/.*cpu_s=\([0-9.]*\).*/\1/' "$work/rusage")"
+	record "$rep" "$4" "$load" wall_with_verify_s "$(sed 's/.*wall_s=\([0-9.]*\).*/\1/' "$work/rusage")"
+	record "$rep" "$4" "$load" status_p50_ms "$(sed 's/.*p50_ms=\([0-9.]*\).*/\1/' "$work/status.out")"
+	record "$rep" "$4" "$load" status_p99_ms "$(sed 's/.*p99_ms=\([0-9.]*\).*/\1/' "$work/status.out")"
+	record "$rep" "$4" "$load" status_samples "$(sed 's/.*samples=\([0-9]*\).*/\1/' "$work/status.out")"
+	awk -v a="$done_ms" -v b="$((t0 / 1000))" 'BEGIN { printf "%.3f", (a - b) / 1000 }' >"$work/secs"
+}
+
+lag_yaml() {
+	echo "throttle:"
+	echo "  max_replication_lag: 1s"
+	echo "  replicas:"
+	if [[ "$engine" == postgres ]]; then
+		echo "    - dsn: \"host=127.0.0.1 port=$BACKFILLD_PG_REPLICA_PORT dbname=bench user=$BACKFILLD_PG_USER\""
+	else
+		printf '    - host: 127.0.0.1\n      port: %s\n      user: %s\n' \
+			"$BACKFILLD_MY_REPLICA_PORT" "$BACKFILLD_MY_USER"
+	fi
+}
+
+# measure REP METHOD LOAD: one run of METHOD on a fresh table, unloaded ("idle") or
+# under the foreground workload ("fg"); records rows/s, seconds, max lag, DB CPU and
+# the workload's figures
+measure() {
+	local rep=$1 method=$2 load=$3 t0 t1 secs cpu0 cpu1 lag tps="" p50 p99 max
+	reset_table
+	[[ "$method" != backfilld_lag ]] || replica_slow
+	[[ "$load" == idle ]] || fg_start
+	lag_start
+	cpu0=$(db_cpu)
+	t0=$(now_us)
+	case "$method" in
+	backfilld) method_backfilld "$rep" "$load" "" "$method" ;;
+	backfilld_lag) method_backfilld "$rep" "$load" "$(lag_yaml)" "$method" ;;
+	*) "method_$method" ;;
+	esac
+	t1=$(now_us)
+	if [[ "$method" == backfilld* ]]; then
+		secs=$(cat "$work/secs")
+		t1=$((t0 + 10#${secs/./} * 1000))
+	else
+		secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')
+	fi
+	sleep 0.3 # the backends of finished sessions are gone
+	cpu1=$(db_cpu)
+	if [[ "$load" == fg ]]; then
+		fg_stop
+		read -r tps p50 p99 max < <(fg_stats "$t0" "$t1")
+		record "$rep" "$method" "$load" fg_tps "$tps"
+		record "$rep" "$method" "$load" fg_p50_ms "$p50"
+		record "$rep" "$method" "$load" fg_p99_ms "$p99"
+		record "$rep" "$method" "$load" fg_max_ms "$max"
+	fi
+	replica_normal
+	lag_stop
+	check_table "$method ($load, rep $rep)"
+	record "$rep" "$method" "$load" seconds "$secs"
+	record "$rep" "$method" "$load" rows_per_s "$(awk -v r="$rows" -v s="$secs" 'BEGIN { printf "%.0f", r / s }')"
+	record "$rep" "$method" "$load" max_lag_s "$lag"
+	record "$rep" "$method" "$load" db_cpu_s "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')"
+	log "$engine rep $rep: $method ($load): $secs s, max lag $lag s${tps:+, foreground $tps tps p99 $p99 ms max $max ms}"
+}
+
+# measure_alone REP SLOWED: the foreground workload with nothing else running
+measure_alone() {
+	local rep=$1 slowed=$2 t0 t1 lag name=alone tps p50 p99 max
+	reset_table
+	((slowed)) && name=alone_slowed && replica_slow
+	fg_start
+	lag_start
+	t0=$(now_us)
+	sleep "$window"
+	t1=$(now_us)
+	fg_stop
+	read -r tps p50 p99 max < <(fg_stats "$t0" "$t1")
+	replica_normal
+	lag_stop
+	record "$rep" "$name" fg fg_tps "$tps"
+	record "$rep" "$name" fg fg_p50_ms "$p50"
+	record "$rep" "$name" fg fg_p99_ms "$p99"
+	record "$rep" "$name" fg fg_max_ms "$max"
+	record "$rep" "$name" fg max_lag_s "$lag"
+	log "$engine rep $rep: foreground alone ($name): $tps tps, p50 $p50 ms, p99 $p99 ms, max $max ms, max lag $lag s"
+}
+
+# ---------------------------------------------------------------------------------------
+for engine in "${engines[@]}"; do
+	log "servers for $engine"
+	if [[ "$engine" == postgres ]]; then servers_start_pg; else servers_start_mysql; fi
+	log "$engine: a table of $rows rows"
+	setup_database
+	for ((rep = 1; rep <= reps; rep++)); do
+		measure_alone "$rep" 0
+		for m in update shell dbloop backfilld; do
+			has_method "$m" || continue
+			measure "$rep" "$m" idle
+			measure "$rep" "$m" fg
+		done
+		if has_method backfilld_lag; then
+			measure_alone "$rep" 1
+			measure "$rep" backfilld_lag fg
+		fi
+	done
+	servers_stop
+done
+
+# ---------------------------------------------------------------------------------------
+"$bench_dir/report.sh" "$results" "$rows" "$reps" | tee "$out/results.md"
+log "raw figures: $results; table: $out/results.md"
