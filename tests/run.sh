@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # backfilld's test suite: the one command CI (.ci/run) and developers run.
 #
-#   tests/run.sh                 deps, -Werror build + ASan/UBSan build, all tests on both
+#   tests/run.sh                 deps, -Werror build + ASan/UBSan build, all tests on both,
+#                                then the benchmark at 100,000 rows (proves it runs; no
+#                                timing is asserted)
 #   tests/run.sh --quick         only the normal build (build/ci) and its tests
 #   tests/run.sh -R REGEX        only tests whose name matches (ctest -R), e.g. -R unit
 #   tests/run.sh -L LABEL        only tests with a label (ctest -L): unit, integration
@@ -13,7 +15,7 @@
 # on exit (BACKFILLD_KEEP_TMP=1 keeps their temp dir and logs).
 set -euo pipefail
 
-usage() { sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,15s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 quick=0
 ctest_filter=()
@@ -140,9 +142,21 @@ if ((!quick)); then
 fi
 
 # ---------------------------------------------------------------------------
+# The benchmark at a small size: every method, both engines, the report. It starts
+# servers of its own; timings vary with the machine and are not asserted here.
+if ((!quick)) && ((${#ctest_filter[@]} == 0)); then
+	section "benchmark, small (tests/bench/run.sh --rows 100000 --reps 1)"
+	if tests/bench/run.sh --rows 100000 --reps 1 --window 3 --out build/bench/ci </dev/null; then
+		results[bench]="passed"
+	else
+		results[bench]="FAILED (tests/bench/run.sh exit $?)"
+	fi
+fi
+
+# ---------------------------------------------------------------------------
 section "summary"
 status=0
-for name in ci asan; do
+for name in ci asan bench; do
 	[[ -n "${results[$name]:-}" ]] || continue
 	printf '  %-6s %s\n' "$name" "${results[$name]}"
 	[[ "${results[$name]}" == passed ]] || status=1
