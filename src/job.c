@@ -66,6 +66,9 @@ struct key {
 	int set;
 };
 
+/* the longest pause near the lag limit, in batch durations (job_lag_pause) */
+#define JOB_LAG_PACE_MAX 10.0
+
 struct job {
 	struct ev_loop *loop;
 	const struct config *cfg;
@@ -99,6 +102,7 @@ struct job {
 	int64_t affected;
 	double batch_t0;
 	double last_batch_ms;
+	double lag_pace, lag_prev;             /* job_lag_pause */
 	struct db_result saved_error;  /* the error a ROLLBACK is cleaning up after */
 	int attempts;                  /* consecutive failed attempts of this batch */
 	int64_t errors, retries;
@@ -1077,29 +1081,65 @@ static void job_after_update(struct job *job, const struct db_result *res)
 }
 
 /* Batches aim at batch.contended_target_time while sessions wait on their locks
- * (and from the start until the throttle's samples show that none do). */
+ * (and from the start until the throttle's samples show that none do), and while
+ * a replica's lag is past half of max_replication_lag. */
 static void job_note_contention(struct job *job)
 {
 	int c = job->thr ? throttle_contended(job->thr) : -1;
+	int lag = job->thr ? throttle_lag_near(job->thr) : 0;
 	int64_t ms = job->cfg->batch.contended_target_time_ms;
+	int on = c == 1 || lag;
 
-	if (c < 0 || ms >= job->cfg->batch.target_time_ms) {
+	if (ms >= job->cfg->batch.target_time_ms) {
 		batchsize_contention(&job->bs, 0, ms);
 		return;
 	}
-	if (c && !job->bs.contended)
+	if (on && !job->bs.contended)
 		log_info("batches aim at %" PRId64 " ms (batch.contended_target_time) %s", ms,
-			 job->batches_done == 0 ? "until no session is seen waiting on their locks"
-						: "while sessions wait on their locks");
-	else if (!c && job->bs.contended)
-		log_info("no session waits on the batches' locks any more: they aim at %" PRId64
+			 c == 1 && job->batches_done == 0
+				 ? "until no session is seen waiting on their locks"
+			 : c == 1 ? "while sessions wait on their locks"
+				  : "while the replication lag is past half its limit");
+	else if (!on && job->bs.contended)
+		log_info("no session waits on the batches' locks and the lag is low: they aim at %" PRId64
 			 " ms again", job->cfg->batch.target_time_ms);
-	batchsize_contention(&job->bs, c, ms);
+	batchsize_contention(&job->bs, on, ms);
+}
+
+/* Near the lag limit the batches are paced: after each, a pause of lag_pace times
+ * its duration, so that the replica's apply keeps up and the lag holds under the
+ * limit instead of overshooting it (the lag shows a batch only once the replica
+ * gets to it, so a throttle on the lag alone reacts late by the lag itself).
+ * lag_pace grows by half a batch while the lag is past half the limit and not
+ * falling, and halves while it is under a quarter. Seconds to pause. */
+static double job_lag_pause(struct job *job, double batch_ms)
+{
+	double max = (double)job->cfg->throttle.max_replication_lag_ms, lag;
+	struct throttle_report r;
+
+	if (!job->thr || max <= 0) {
+		job->lag_pace = 0;
+		return 0;
+	}
+	throttle_report(job->thr, &r);
+	lag = r.lag_ms;
+	if (lag < 0) {
+		job->lag_pace = 0;
+	} else if (lag >= max / 2.0) {
+		if (lag >= job->lag_prev)
+			job->lag_pace = job->lag_pace < 1.0 ? 1.0 : job->lag_pace * 1.5;
+		if (job->lag_pace > JOB_LAG_PACE_MAX)
+			job->lag_pace = JOB_LAG_PACE_MAX;
+	} else if (lag < max / 4.0) {
+		job->lag_pace = job->lag_pace < 0.1 ? 0 : job->lag_pace / 2.0;
+	}
+	job->lag_prev = lag;
+	return job->lag_pace * batch_ms / 1000.0;
 }
 
 static void job_after_commit(struct job *job)
 {
-	double ms = (mono_now() - job->batch_t0) * 1000.0;
+	double ms = (mono_now() - job->batch_t0) * 1000.0, pause;
 
 	key_swap(&job->cursor, &job->upper);
 	/* the cursor's JSON is what the checkpoint row now holds: no need to encode again */
@@ -1115,9 +1155,10 @@ static void job_after_commit(struct job *job)
 	batchsize_success(&job->bs, job->bound_found, ms);
 	log_debug("batch %" PRId64 ": %" PRId64 " keys, %" PRId64 " rows, %.1f ms, next size %"
 		  PRId64, job->batches_done, job->batch_n, job->affected, ms, job->bs.size);
-	if (job->cfg->batch.sleep_ms > 0 && !job->stop_requested && !job->pause_requested &&
+	pause = (double)job->cfg->batch.sleep_ms / 1000.0 + job_lag_pause(job, ms);
+	if (pause > 0 && !job->stop_requested && !job->pause_requested &&
 	    !key_equal(&job->cursor, &job->high, job->cfg->nkey)) {
-		job_wait(job, (double)job->cfg->batch.sleep_ms / 1000.0);
+		job_wait(job, pause);
 		return;
 	}
 	job_next_batch(job);

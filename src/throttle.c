@@ -612,6 +612,10 @@ static void hb_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		tconn_connect(&t->writer);
 	else
 		writer_beat(&t->writer);
+	/* read back as often as written: a lag read once per check_interval would let
+	 * the batches run on for up to a second past the limit */
+	for (size_t i = 0; i < t->nreplicas; i++)
+		replica_read(&t->replicas[i]);
 }
 
 static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -835,4 +839,10 @@ int throttle_contended(const struct throttle *t)
 	if (t->cfg->throttle.max_lock_waits <= 0 || (t->locks_known && t->behind_us < 0))
 		return -1;
 	return mono_now() - t->behind_seen < THROTTLE_CONTENDED_HOLD;
+}
+
+int throttle_lag_near(const struct throttle *t)
+{
+	return lag_enabled(t) && t->lag_ms >= 0 &&
+	       t->lag_ms >= (double)t->cfg->throttle.max_replication_lag_ms / 2.0;
 }

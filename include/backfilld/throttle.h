@@ -80,6 +80,11 @@ void throttle_reasons_text(const struct throttle *t, char *buf, size_t len);
 #define THROTTLE_LOCKS_INTERVAL 0.1
 int throttle_contended(const struct throttle *t);
 
+/* 1 while the measured replication lag is at least half of max_replication_lag:
+ * each batch adds its own apply time to the lag, so near the limit batches get
+ * shorter and the lag overshoots less when the throttle engages. */
+int throttle_lag_near(const struct throttle *t);
+
 /* "HH:MM-HH:MM": 1 when minute-of-day m is inside [start, end), crossing midnight
  * when end < start. */
 int throttle_in_window(int start_min, int end_min, int m);

@@ -25,9 +25,10 @@ sort -t $'\t' -k1,1 -k3,3 -k4,4 -k5,5 -k6,6g "$1" | awk -F '\t' '
 		v[++n] = $6
 	}
 	END { flush() }' | awk -F '\t' -v rows="$2" -v reps="$3" -v host="$(uname -srm), $(nproc) cores" '
-	{ med[$1, $2, $3, $4] = $5; if (!($1 in seen)) { seen[$1] = 1; order[++ne] = $1 } }
+	{ med[$1, $2, $3, $4] = $5; seen[$1] = 1 }
 	function has(e, m, l, k) { return ((e, m, l, k) in med) }
-	function get(e, m, l, k) { return med[e, m, l, k] }
+	# (reading a missing element would create it)
+	function get(e, m, l, k) { return has(e, m, l, k) ? med[e, m, l, k] : 0 }
 	function num(x, d) { return sprintf("%." d "f", x) }
 	function thousands(x,   s, r) {
 		s = sprintf("%.0f", x); r = ""
@@ -50,6 +51,8 @@ sort -t $'\t' -k1,1 -k3,3 -k4,4 -k5,5 -k6,6g "$1" | awk -F '\t' '
 		printf "- %s %s: %s\n", (ok ? "**met**" : "**missed**"), text, got
 	}
 	END {
+		if ("postgres" in seen) order[++ne] = "postgres"
+		if ("mysql" in seen) order[++ne] = "mysql"
 		split("update shell dbloop backfilld", unloaded, " ")
 		split("alone update shell dbloop backfilld alone_slowed backfilld_lag", loaded, " ")
 		printf "Rows: %s; medians of %s repetitions; %s.\n", thousands(rows), reps, host

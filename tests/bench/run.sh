@@ -132,7 +132,10 @@ source tests/lib/servers.sh
 slow_pid=""
 fg_pid=""
 lag_pid=""
+run_pid=""
 cleanup() {
+	# the daemon first (bench_probe exec waits for it), then the workload and probes
+	pkill -TERM -P "${run_pid:-0}" 2>/dev/null || true
 	[[ -z "$fg_pid" ]] || kill "$fg_pid" 2>/dev/null || true
 	[[ -z "$lag_pid" ]] || kill "$lag_pid" 2>/dev/null || true
 	replica_normal || true
@@ -472,7 +475,8 @@ method_backfilld() {
 	status_pid=$!
 	t0=$(now_us)
 	"$probe" exec "$work/rusage" "$bin" run -c "$work/job.yaml" 2>"$work/daemon.log" >/dev/null &
-	local pid=$! deadline=$((SECONDS + run_timeout))
+	run_pid=$!
+	local pid=$run_pid deadline=$((SECONDS + run_timeout))
 	while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
 	if kill -0 "$pid" 2>/dev/null; then
 		"$bin" status -s "$work/status.sock" >&2 || true
@@ -481,6 +485,7 @@ method_backfilld() {
 		die "backfilld ($4, $load) did not finish in $run_timeout s (status above; log: $(tail -n 3 "$work/daemon.log"))"
 	fi
 	wait "$pid" || die "backfilld run failed: $(tail -n 5 "$work/daemon.log")"
+	run_pid=""
 	cp "$work/daemon.log" "$out/logs/$engine-$4-$load-$rep.log"
 	kill "$status_pid" 2>/dev/null || true
 	wait "$status_pid" || die "no status answer measured: $(cat "$work/status.out")"

@@ -4,6 +4,7 @@
 #   tests/lib/deps.sh           # build deps + PostgreSQL 15 + MariaDB server and client
 #   tests/lib/deps.sh --check   # only list what is missing (exit 1 if anything)
 #   tests/lib/deps.sh --bench   # also what tests/bench/run.sh drives: sysbench
+#   tests/lib/deps.sh --fuzz    # also clang and its libFuzzer runtime (tests/fuzz/run.sh)
 #   (--mysql is still accepted and does nothing: MariaDB is always installed.)
 #
 # Idempotent and fast: one dpkg-query call; apt-get runs only when something is
@@ -24,8 +25,9 @@ for arg in "$@"; do
 	--mysql) ;; # compatibility: MariaDB is a normal dependency now
 	--check) check_only=1 ;;
 	--bench) packages+=(sysbench) ;;
+	--fuzz) packages+=(clang libclang-rt-14-dev) ;;
 	-h | --help)
-		sed -n '2,14s/^# \{0,1\}//p' "$0"
+		sed -n '2,15s/^# \{0,1\}//p' "$0"
 		exit 0
 		;;
 	*)
