@@ -1123,9 +1123,15 @@ static int get_batch(struct ctx *c, const struct node *n, struct config *cfg)
 		B_RETRIES,
 		B_NKEYS
 	};
-	static const char *const keys[] = { "size",	   "min_size",	       "max_size",
-					    "target_time", "contended_target_time", "sleep",
-					    "lock_timeout", "statement_timeout", "max_retries",
+	static const char *const keys[] = { "size",
+					    "min_size",
+					    "max_size",
+					    "target_time",
+					    "contended_target_time",
+					    "sleep",
+					    "lock_timeout",
+					    "statement_timeout",
+					    "max_retries",
 					    NULL };
 	const struct node *v[B_NKEYS];
 	const struct node *at;
@@ -1146,9 +1152,8 @@ static int get_batch(struct ctx *c, const struct node *n, struct config *cfg)
 	if (v[B_TARGET] && (rc = get_duration(c, v[B_TARGET], "batch.target_time", true,
 					      &cfg->batch.target_time_ms)) < 0)
 		return rc;
-	if (v[B_CONTENDED] &&
-	    (rc = get_duration(c, v[B_CONTENDED], "batch.contended_target_time", true,
-			       &cfg->batch.contended_target_time_ms)) < 0)
+	if (v[B_CONTENDED] && (rc = get_duration(c, v[B_CONTENDED], "batch.contended_target_time",
+						 true, &cfg->batch.contended_target_time_ms)) < 0)
 		return rc;
 	if (v[B_SLEEP] &&
 	    (rc = get_duration(c, v[B_SLEEP], "batch.sleep", false, &cfg->batch.sleep_ms)) < 0)

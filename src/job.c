@@ -102,7 +102,7 @@ struct job {
 	int64_t affected;
 	double batch_t0;
 	double last_batch_ms;
-	double lag_pace, lag_prev;             /* job_lag_pause */
+	double lag_pace, lag_prev;     /* job_lag_pause */
 	struct db_result saved_error;  /* the error a ROLLBACK is cleaning up after */
 	int attempts;                  /* consecutive failed attempts of this batch */
 	int64_t errors, retries;
@@ -1101,8 +1101,10 @@ static void job_note_contention(struct job *job)
 			 : c == 1 ? "while sessions wait on their locks"
 				  : "while the replication lag is past half its limit");
 	else if (!on && job->bs.contended)
-		log_info("no session waits on the batches' locks and the lag is low: they aim at %" PRId64
-			 " ms again", job->cfg->batch.target_time_ms);
+		log_info(
+			"no session waits on the batches' locks and the lag is low: they aim at %" PRId64
+			" ms again",
+			job->cfg->batch.target_time_ms);
 	batchsize_contention(&job->bs, on, ms);
 }
 

@@ -35,7 +35,7 @@ struct tconn {
 	int have_value;
 	int64_t hb_us;
 	int step;                /* probe: which signal is being sampled */
-	int locks_only;          /* probe: this round samples lock waits alone */
+	int locks_only;		 /* probe: this round samples lock waits alone */
 };
 
 struct throttle {
@@ -57,7 +57,7 @@ struct throttle {
 	int64_t lock_waits;
 	int64_t behind_us;        /* of those, waiting on the daemon's batch; -1 unknown */
 	int locks_known;
-	double behind_seen;       /* when a sample last saw sessions behind the batch (or
+	double behind_seen; /* when a sample last saw sessions behind the batch (or
 				     the start: contended until shown otherwise) */
 	char locks_err[ERRLEN];
 	int64_t active;

@@ -3,7 +3,7 @@
 #
 #   tests/run.sh                 deps, -Werror build + ASan/UBSan build, all tests on both,
 #                                then the benchmark at 100,000 rows (proves it runs; no
-#                                timing is asserted)
+#                                timing is asserted) and 60 s of libFuzzer per parser
 #   tests/run.sh --quick         only the normal build (build/ci) and its tests
 #   tests/run.sh -R REGEX        only tests whose name matches (ctest -R), e.g. -R unit
 #   tests/run.sh -L LABEL        only tests with a label (ctest -L): unit, integration
@@ -151,12 +151,18 @@ if ((!quick)) && ((${#ctest_filter[@]} == 0)); then
 	else
 		results[bench]="FAILED (tests/bench/run.sh exit $?)"
 	fi
+	section "fuzzing (tests/fuzz/run.sh 60: each parser for 60 s)"
+	if tests/fuzz/run.sh 60 </dev/null; then
+		results[fuzz]="passed"
+	else
+		results[fuzz]="FAILED (tests/fuzz/run.sh exit $?)"
+	fi
 fi
 
 # ---------------------------------------------------------------------------
 section "summary"
 status=0
-for name in ci asan bench; do
+for name in ci asan bench fuzz; do
 	[[ -n "${results[$name]:-}" ]] || continue
 	printf '  %-6s %s\n' "$name" "${results[$name]}"
 	[[ "${results[$name]}" == passed ]] || status=1

@@ -37,7 +37,9 @@ function event()
 	con:query(string.format("UPDATE bench SET src = %d, dst = %d WHERE id = %d", v, v, id))
 	con:query(string.format("SELECT payload FROM bench WHERE id = %d", id))
 	local t1 = now_us()
-	log:write(t1, " ", t1 - t0, "\n")
+	-- whole numbers: LuaJIT prints a double with 14 digits, microseconds since the
+	-- epoch have 16
+	log:write(string.format("%.0f %.0f\n", t1, t1 - t0))
 end
 
 function thread_done()

@@ -72,7 +72,7 @@ static int64_t now_us(void)
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
 }
@@ -134,7 +134,7 @@ static double pct_ms(const struct samples *s, double p)
 struct endpoint {
 	int is_pg;
 	const char *conninfo; /* postgres */
-	char host[256];       /* mysql */
+	char host[256];	      /* mysql */
 	unsigned port;
 	const char *user, *db, *password;
 	PGconn *pg;
@@ -161,8 +161,8 @@ static void endpoint_connect(struct endpoint *e)
 		return;
 	}
 	e->my = mysql_init(NULL);
-	if (!e->my || !mysql_real_connect(e->my, e->host, e->user, e->password, e->db, e->port,
-					  NULL, 0))
+	if (!e->my ||
+	    !mysql_real_connect(e->my, e->host, e->user, e->password, e->db, e->port, NULL, 0))
 		die("connect", e->my ? mysql_error(e->my) : "mysql_init");
 }
 
@@ -259,7 +259,8 @@ static int cmd_lag(int argc, char **argv)
 	if (pthread_create(&writer, NULL, heartbeat_writer, &p) != 0)
 		die("pthread_create", NULL);
 	while (!stop_requested) {
-		if (endpoint_sql(&p.replica, "SELECT ts_us FROM bench_heartbeat WHERE id = 1", &ts) == 0)
+		if (endpoint_sql(&p.replica, "SELECT ts_us FROM bench_heartbeat WHERE id = 1",
+				 &ts) == 0)
 			samples_add(&p.lag, now_us() - (ts < first ? first : ts));
 		sleep_ms(p.interval_ms);
 	}

@@ -24,7 +24,7 @@ sort -t $'\t' -k1,1 -k3,3 -k4,4 -k5,5 -k6,6g "$1" | awk -F '\t' '
 		if (k != key) { flush(); key = k }
 		v[++n] = $6
 	}
-	END { flush() }' | awk -F '\t' -v rows="$2" -v reps="$3" -v host="$(uname -srm), $(nproc) cores" '
+	END { flush() }' | awk -F '\t' -v rows="$2" -v reps="$3" -v host="$(uname -srm), $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME")" '
 	{ med[$1, $2, $3, $4] = $5; seen[$1] = 1 }
 	function has(e, m, l, k) { return ((e, m, l, k) in med) }
 	# (reading a missing element would create it)
@@ -79,8 +79,9 @@ sort -t $'\t' -k1,1 -k3,3 -k4,4 -k5,5 -k6,6g "$1" | awk -F '\t' '
 				if (!has(e, m, "fg", "fg_tps")) continue
 				alone = (m == "backfilld_lag" || m == "alone_slowed") ? "alone_slowed" : "alone"
 				r = has(e, m, "fg", "rows_per_s") ? get(e, m, "fg", "rows_per_s") : ""
+				to = has(e, m, "fg", "timed_out") ? "did not finish in " get(e, m, "fg", "timed_out") " s" : "–"
 				printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", label(e, m),
-					(r == "" ? "–" : thousands(r)), (r == "" ? "–" : ratio(r, base)),
+					(r == "" ? to : thousands(r)), (r == "" ? "–" : ratio(r, base)),
 					thousands(get(e, m, "fg", "fg_tps")),
 					ratio(get(e, m, "fg", "fg_tps"), get(e, alone, "fg", "fg_tps")),
 					cell(e, m, "fg", "fg_p50_ms", 2), cell(e, m, "fg", "fg_p99_ms", 2),

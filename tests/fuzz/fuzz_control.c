@@ -37,7 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				       err, sizeof(err)) != 0)
 			abort();
 		if (tune_set_many(cfg, keys, values, req.nset, err, sizeof(err)) == 0 &&
-		    (cfg->batch.min_size > cfg->batch.size || cfg->batch.size > cfg->batch.max_size))
+		    (cfg->batch.min_size > cfg->batch.size ||
+		     cfg->batch.size > cfg->batch.max_size))
 			abort(); /* accepted settings keep min_size <= size <= max_size */
 		config_free(cfg);
 	}

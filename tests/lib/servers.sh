@@ -56,8 +56,9 @@
 #                                            process that has the variables above)
 #
 # Settings of their own (the benchmark's larger buffers): lines in
-# BACKFILLD_PG_EXTRA_CONF (postgresql.conf, replica included) and BACKFILLD_MY_EXTRA_CNF
-# (both MariaDB servers' [mariadbd] section) are appended when set.
+# BACKFILLD_PG_EXTRA_CONF (postgresql.conf, replica included), BACKFILLD_MY_EXTRA_CNF
+# (both MariaDB servers' [mariadbd] section) and BACKFILLD_MY_REPLICA_EXTRA_CNF (the
+# MariaDB replica's, after the others) are appended when set.
 #
 # Functions return non-zero (after printing the servers' log tails) on failure;
 # they do not exit, and they work under `set -euo pipefail` as well as without it.
@@ -448,6 +449,7 @@ _srv_my_write_cnf() {
 		collation_server = utf8mb4_general_ci
 		$extra
 		${BACKFILLD_MY_EXTRA_CNF:-}
+		$([[ "$name" == my-replica ]] && printf '%s' "${BACKFILLD_MY_REPLICA_EXTRA_CNF:-}")
 	EOF
 }
 
