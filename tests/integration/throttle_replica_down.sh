@@ -226,8 +226,18 @@ sed -e "s/^job: .*/job: ${IT_NAME}_2/" -e 's/^  new_status: old_status$/  new2: 
 replica_stop || it_fail "cannot stop the replica (phase 2)"
 it_start "$IT_DIR/run.log" run -c "$IT_DIR/job2.yaml"
 it_wait_state throttled 10
-reasons=$(it_jreasons "$J")
-[[ "$reasons" =~ $unreachable_re ]] || it_fail "throttle_reasons when started with the replica down: [$reasons]"
+# "connecting" until the first attempt has failed, then "unreachable" with the reason
+deadline=$((SECONDS + 10))
+while :; do
+	reasons=$(it_jreasons "$J")
+	[[ "$reasons" =~ $unreachable_re ]] && break
+	[[ "$reasons" == "replica $replica_host:$replica_port: connecting" ]] ||
+		it_fail "throttle_reasons when started with the replica down: [$reasons]"
+	((SECONDS < deadline)) || it_fail "still only connecting to the stopped replica after 10 s"
+	sleep 0.1
+	J=$(it_status_json) || it_fail "no status answer"
+	it_eq "$(it_jget "$J" state)" throttled "state while connecting to the stopped replica"
+done
 IT_CHECKS=$((IT_CHECKS + 1))
 sleep 2
 J=$(it_status_json)
