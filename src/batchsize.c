@@ -35,10 +35,7 @@ void batchsize_limits(struct batchsize *b, int64_t min, int64_t max, int64_t tar
 
 void batchsize_success(struct batchsize *b, int full, double ms)
 {
-	double target = (double)b->target_ms, ratio, grow, limit;
-
-	if (b->contended && b->contended_ms > 0 && b->contended_ms < b->target_ms)
-		target = (double)b->contended_ms;
+	double target = (double)batchsize_target(b), ratio, grow, limit;
 
 	if (ms < 1.0)
 		ms = 1.0;
@@ -74,6 +71,13 @@ void batchsize_success(struct batchsize *b, int full, double ms)
 	}
 	b->recover_to = 0;
 	b->size = clamp(b, grow);
+}
+
+int64_t batchsize_target(const struct batchsize *b)
+{
+	if (b->contended && b->contended_ms > 0 && b->contended_ms < b->target_ms)
+		return b->contended_ms;
+	return b->target_ms;
 }
 
 void batchsize_contention(struct batchsize *b, int contended, int64_t contended_ms)

@@ -396,9 +396,7 @@ void job_progress(const struct job *job, struct progress *p)
 	p->high_water = job->high_json;
 	p->batch_size = job->bs.size;
 	p->last_batch_ms = job->last_batch_ms;
-	p->target_ms = job->bs.contended && job->bs.contended_ms < job->bs.target_ms
-			       ? job->bs.contended_ms
-			       : job->bs.target_ms;
+	p->target_ms = batchsize_target(&job->bs);
 	p->replication_lag_ms = -1;
 	p->lock_waits = -1;
 	if (job->thr) {
@@ -1116,18 +1114,15 @@ static void job_note_contention(struct job *job)
  * falling, and halves while it is under a quarter. Seconds to pause. */
 static double job_lag_pause(struct job *job, double batch_ms)
 {
-	double max = (double)job->cfg->throttle.max_replication_lag_ms, lag;
-	struct throttle_report r;
+	double max = (double)job->cfg->throttle.max_replication_lag_ms;
+	double lag = job->thr ? throttle_lag_ms(job->thr) : -1;
 
-	if (!job->thr || max <= 0) {
+	if (max <= 0 || lag < 0) {
 		job->lag_pace = 0;
+		job->lag_prev = lag;
 		return 0;
 	}
-	throttle_report(job->thr, &r);
-	lag = r.lag_ms;
-	if (lag < 0) {
-		job->lag_pace = 0;
-	} else if (lag >= max / 2.0) {
+	if (lag >= max / 2.0) {
 		if (lag >= job->lag_prev)
 			job->lag_pace = job->lag_pace < 1.0 ? 1.0 : job->lag_pace * 1.5;
 		if (job->lag_pace > JOB_LAG_PACE_MAX)

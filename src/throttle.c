@@ -841,8 +841,14 @@ int throttle_contended(const struct throttle *t)
 	return mono_now() - t->behind_seen < THROTTLE_CONTENDED_HOLD;
 }
 
+double throttle_lag_ms(const struct throttle *t)
+{
+	return lag_enabled(t) ? t->lag_ms : -1;
+}
+
 int throttle_lag_near(const struct throttle *t)
 {
-	return lag_enabled(t) && t->lag_ms >= 0 &&
-	       t->lag_ms >= (double)t->cfg->throttle.max_replication_lag_ms / 2.0;
+	double lag = throttle_lag_ms(t);
+
+	return lag >= 0 && lag >= (double)t->cfg->throttle.max_replication_lag_ms / 2.0;
 }

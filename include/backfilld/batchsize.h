@@ -38,6 +38,9 @@ void batchsize_success(struct batchsize *b, int full, double ms);
 /* Whether other sessions wait on the batches' locks, and the target for then: a
  * waiting session waits as long as a batch takes, so batches get shorter. */
 void batchsize_contention(struct batchsize *b, int contended, int64_t contended_ms);
+/* What the size aims at now: contended_ms while contended (when lower), else
+ * target_ms. */
+int64_t batchsize_target(const struct batchsize *b);
 /* The batch failed on a lock or statement timeout, or as a deadlock victim. */
 void batchsize_timeout(struct batchsize *b);
 

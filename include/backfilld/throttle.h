@@ -84,6 +84,8 @@ int throttle_contended(const struct throttle *t);
  * each batch adds its own apply time to the lag, so near the limit batches get
  * shorter and the lag overshoots less when the throttle engages. */
 int throttle_lag_near(const struct throttle *t);
+/* The worst lag measured, in ms; < 0 when not measured or lag is not throttled on. */
+double throttle_lag_ms(const struct throttle *t);
 
 /* "HH:MM-HH:MM": 1 when minute-of-day m is inside [start, end), crossing midnight
  * when end < start. */

@@ -27,6 +27,17 @@ sed -i "s/^  max_lock_waits: 0/  max_lock_waits: 1000/; s/^  new_status: old_sta
 	"$IT_DIR/job.yaml"
 it_contains "$IT_DIR/job.yaml" "max_lock_waits: 1000" "job with lock waits sampled"
 
+# wait_target MS WHY: polls status until target_ms is MS (20 s at most); J holds it
+wait_target() {
+	local deadline=$((SECONDS + 20))
+	while :; do
+		J=$(it_status_json) || it_fail "no status answer: $(tail -n 3 "$IT_DIR/run.log")"
+		[[ "$(it_jget "$J" target_ms)" == "$1" ]] && return 0
+		((SECONDS < deadline)) || it_fail "target never went to $1 $2: $J"
+		sleep 0.1
+	done
+}
+
 it_start "$IT_DIR/run.log" run -c "$IT_DIR/job.yaml"
 
 # target_ms: 50 from the start ...
@@ -34,13 +45,7 @@ it_wait_file 10 "$IT_DIR/run.log" "state starting -> running"
 J=$(it_status_json) || it_fail "no status answer"
 it_eq "$(it_jget "$J" target_ms)" 50 "target at the start (contended until shown otherwise)"
 # ... 5000 once the samples have shown nobody waiting for 2 s
-deadline=$((SECONDS + 20))
-while :; do
-	J=$(it_status_json) || it_fail "no status answer: $(tail -n 3 "$IT_DIR/run.log")"
-	[[ "$(it_jget "$J" target_ms)" == 5000 ]] && break
-	((SECONDS < deadline)) || it_fail "target never went back to 5000: $J"
-	sleep 0.1
-done
+wait_target 5000 "once nobody waited"
 it_contains "$IT_DIR/run.log" "batches aim at 50 ms (batch.contended_target_time) until no session is seen" \
 	"log at the start"
 it_contains "$IT_DIR/run.log" "no session waits on the batches' locks and the lag is low: they aim at 5000 ms again" \
@@ -64,13 +69,7 @@ waiter() {
 }
 waiter &
 IT_PIDS+=("$!")
-deadline=$((SECONDS + 20))
-while :; do
-	J=$(it_status_json) || it_fail "no status answer: $(tail -n 3 "$IT_DIR/run.log")"
-	[[ "$(it_jget "$J" target_ms)" == 50 ]] && break
-	((SECONDS < deadline)) || it_fail "target never went to 50 while a session waited: $J"
-	sleep 0.1
-done
+wait_target 50 "while a session waited"
 it_contains "$IT_DIR/run.log" "batches aim at 50 ms (batch.contended_target_time) while sessions wait on their locks" \
 	"log when a session waited"
 touch "$IT_DIR/stop"
