@@ -20,6 +20,7 @@ void batchsize_init(struct batchsize *b, int64_t size, int64_t min, int64_t max,
 	b->cautious = 0;
 	b->contended = 0;
 	b->contended_ms = 0;
+	b->waited = 0;
 	b->recover_to = 0;
 	b->step = 0;
 	b->size = clamp(b, (double)size);
@@ -75,18 +76,28 @@ void batchsize_success(struct batchsize *b, int full, double ms)
 
 int64_t batchsize_target(const struct batchsize *b)
 {
-	if (b->contended && b->contended_ms > 0 && b->contended_ms < b->target_ms)
+	if (b->contended_ms <= 0 || b->contended_ms >= b->target_ms)
+		return b->target_ms;
+	if (b->contended)
 		return b->contended_ms;
+	if (b->waited && b->contended_ms * BATCHSIZE_WAITED_FACTOR < b->target_ms)
+		return b->contended_ms * BATCHSIZE_WAITED_FACTOR;
 	return b->target_ms;
 }
 
-void batchsize_contention(struct batchsize *b, int contended, int64_t contended_ms)
+void batchsize_contention(struct batchsize *b, int contended, int64_t contended_ms, int seen)
 {
 	b->contended = contended;
 	b->contended_ms = contended_ms;
 	/* having met other sessions, it grows back gently */
-	if (contended)
+	if (contended && seen)
 		b->cautious = 1;
+}
+
+void batchsize_waited(struct batchsize *b)
+{
+	b->waited = 1;
+	b->cautious = 1;
 }
 
 void batchsize_timeout(struct batchsize *b)

@@ -1080,30 +1080,39 @@ static void job_after_update(struct job *job, const struct db_result *res)
 
 /* Batches aim at batch.contended_target_time while sessions wait on their locks
  * (and from the start until the throttle's samples show that none do), and while
- * a replica's lag is past half of max_replication_lag. */
+ * a replica's lag is past half of max_replication_lag. Once a session has waited,
+ * they aim at most at BATCHSIZE_WAITED_FACTOR times that for the rest of the run. */
 static void job_note_contention(struct job *job)
 {
 	int c = job->thr ? throttle_contended(job->thr) : -1;
+	int seen = c == 1 && throttle_waits_seen(job->thr);
 	int lag = job->thr ? throttle_lag_near(job->thr) : 0;
 	int64_t ms = job->cfg->batch.contended_target_time_ms;
-	int on = c == 1 || lag;
+	int on = c == 1 || lag, was = job->bs.contended;
 
 	if (ms >= job->cfg->batch.target_time_ms) {
-		batchsize_contention(&job->bs, 0, ms);
+		batchsize_contention(&job->bs, 0, ms, 0);
 		return;
 	}
-	if (on && !job->bs.contended)
+	if (on && !was)
 		log_info("batches aim at %" PRId64 " ms (batch.contended_target_time) %s", ms,
-			 c == 1 && job->batches_done == 0
-				 ? "until no session is seen waiting on their locks"
-			 : c == 1 ? "while sessions wait on their locks"
-				  : "while the replication lag is past half its limit");
-	else if (!on && job->bs.contended)
+			 c == 1 && !seen ? "until no session is seen waiting on their locks"
+			 : c == 1	 ? "while sessions wait on their locks"
+					 : "while the replication lag is past half its limit");
+	if (seen && !job->bs.waited)
+		batchsize_waited(&job->bs);
+	batchsize_contention(&job->bs, on, ms, seen || lag);
+	if (!on && was && job->bs.waited)
+		log_info(
+			"no session waits on the batches' locks and the lag is low: they aim at %" PRId64
+			" ms (%d x batch.contended_target_time for the rest of the run: sessions "
+			"have waited on them)",
+			batchsize_target(&job->bs), BATCHSIZE_WAITED_FACTOR);
+	else if (!on && was)
 		log_info(
 			"no session waits on the batches' locks and the lag is low: they aim at %" PRId64
 			" ms again",
-			job->cfg->batch.target_time_ms);
-	batchsize_contention(&job->bs, on, ms);
+			batchsize_target(&job->bs));
 }
 
 /* Near the lag limit the batches are paced: after each, a pause of lag_pace times

@@ -59,6 +59,7 @@ struct throttle {
 	int locks_known;
 	double behind_seen; /* when a sample last saw sessions behind the batch (or
 				     the start: contended until shown otherwise) */
+	int behind_ever;    /* a sample has seen a session behind the batch */
 	char locks_err[ERRLEN];
 	int64_t active;
 	int active_known;
@@ -494,8 +495,10 @@ static void probe_done(const struct db_result *res, void *arg)
 
 			t->lock_waits = strtoll(v, NULL, 10);
 			t->behind_us = b ? strtoll(b, NULL, 10) : -1;
-			if (t->behind_us > 0)
+			if (t->behind_us > 0) {
 				t->behind_seen = mono_now();
+				t->behind_ever = 1;
+			}
 		}
 		break;
 	case PROBE_ACTIVE:
@@ -839,6 +842,11 @@ int throttle_contended(const struct throttle *t)
 	if (t->cfg->throttle.max_lock_waits <= 0 || (t->locks_known && t->behind_us < 0))
 		return -1;
 	return mono_now() - t->behind_seen < THROTTLE_CONTENDED_HOLD;
+}
+
+int throttle_waits_seen(const struct throttle *t)
+{
+	return t->behind_ever;
 }
 
 double throttle_lag_ms(const struct throttle *t)

@@ -16,14 +16,20 @@
  * else at most x1.25 */
 #define BATCHSIZE_FAST_GROWTH 2.0
 #define BATCHSIZE_GROWTH 1.25
+/* once sessions have waited on the batches' locks, the target stays at most this
+ * many times the contended target for the rest of the run */
+#define BATCHSIZE_WAITED_FACTOR 2
 
 struct batchsize {
 	int64_t size, min, max;
 	int64_t target_ms;
 	int hold;     /* successful batches left before growing again */
-	int cautious; /* a timeout or a cut happened: no more fast growth */
+	int cautious; /* a timeout, a cut or contention seen: no more fast growth */
 	int contended;        /* sessions wait on the batches: aim at contended_ms */
 	int64_t contended_ms; /* the target while contended (when below target_ms) */
+	/* sessions have waited on the batches: the target stays at most
+	 * BATCHSIZE_WAITED_FACTOR * contended_ms */
+	int waited;
 	int64_t recover_to; /* the size before the last timeout: grown back to additively */
 	int64_t step;       /* the additive step */
 };
@@ -35,11 +41,18 @@ void batchsize_limits(struct batchsize *b, int64_t min, int64_t max, int64_t tar
 /* A committed batch took ms; full is 0 for the short last batch of the range, which
  * says nothing about the right size. */
 void batchsize_success(struct batchsize *b, int full, double ms);
-/* Whether other sessions wait on the batches' locks, and the target for then: a
- * waiting session waits as long as a batch takes, so batches get shorter. */
-void batchsize_contention(struct batchsize *b, int contended, int64_t contended_ms);
+/* Whether batches should aim at contended_ms now: a waiting session waits as long
+ * as a batch takes, so batches get shorter. seen is 1 when the contention was
+ * measured (a session waited behind a batch, a replica lags), 0 when it is only
+ * presumed (the start of a run, before the samples have shown nobody waiting):
+ * only measured contention stops the fast growth. */
+void batchsize_contention(struct batchsize *b, int contended, int64_t contended_ms, int seen);
+/* Sessions have waited on the batches' locks in this run: from now on the target
+ * is at most BATCHSIZE_WAITED_FACTOR * contended_ms, also once nobody waits; on a
+ * large table waits are rare, but each one lasts as long as a batch. */
+void batchsize_waited(struct batchsize *b);
 /* What the size aims at now: contended_ms while contended (when lower), else
- * target_ms. */
+ * target_ms, bounded as batchsize_waited says. */
 int64_t batchsize_target(const struct batchsize *b);
 /* The batch failed on a lock or statement timeout, or as a deadlock victim. */
 void batchsize_timeout(struct batchsize *b);

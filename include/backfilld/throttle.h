@@ -79,6 +79,9 @@ void throttle_reasons_text(const struct throttle *t, char *buf, size_t len);
 #define THROTTLE_CONTENDED_START 2.0
 #define THROTTLE_LOCKS_INTERVAL 0.1
 int throttle_contended(const struct throttle *t);
+/* 1 once a lock sample has seen a session waiting behind the batch (since
+ * throttle_start): throttle_contended's 1 is then measured, not presumed. */
+int throttle_waits_seen(const struct throttle *t);
 
 /* 1 while the measured replication lag is at least half of max_replication_lag:
  * each batch adds its own apply time to the lag, so near the limit batches get

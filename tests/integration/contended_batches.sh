@@ -2,12 +2,13 @@
 # Batches aim at batch.contended_target_time while other sessions wait on their
 # locks: from the start until the lock samples have shown nobody waiting, then at
 # target_time, and again at the contended target as soon as a session waits behind
-# a batch (seen by pg_blocking_pids / INNODB_LOCK_WAITS, not guessed). The sessions
-# that waited lose nothing and the table ends exact.
+# a batch (seen by pg_blocking_pids / INNODB_LOCK_WAITS, not guessed); once nobody
+# waits, at twice the contended target for the rest of the run. The sessions that
+# waited lose nothing and the table ends exact.
 source "$(dirname "$0")/../lib/itest.sh"
 it_setup contended_batches
 
-it_items_matched 100000 101
+it_items_matched 200000 101
 # one row in every 6,000 ids (about one a batch of 2,000 keys) takes 0.3 s, so that
 # a batch is still in flight when a waiter comes
 if it_pg; then
@@ -73,6 +74,11 @@ wait_target 50 "while a session waited"
 it_contains "$IT_DIR/run.log" "batches aim at 50 ms (batch.contended_target_time) while sessions wait on their locks" \
 	"log when a session waited"
 touch "$IT_DIR/stop"
+# 10 s after the last wait: twice the contended target, not target_time
+wait_target 100 "once the waits had ended"
+it_contains "$IT_DIR/run.log" "they aim at 100 ms (2 x batch.contended_target_time for the rest of the run" \
+	"log when the waits had ended"
+it_eq "$(it_jget "$J" state)" running "still running when the waits had ended (make the table larger)"
 
 wait "$IT_PID"
 it_eq "$?" 0 "run exit status"

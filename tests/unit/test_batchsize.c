@@ -118,7 +118,7 @@ static void test_contended_aims_at_its_own_target(void **state)
 	batchsize_success(&b, 1, 500.0);
 	assert_int_equal(b.size, 50000);
 	/* sessions wait on the batches: aim at 50 ms, cut in proportion at once */
-	batchsize_contention(&b, 1, 50);
+	batchsize_contention(&b, 1, 50, 1);
 	batchsize_success(&b, 1, 500.0);
 	assert_int_equal(b.size, 5000);
 	for (int i = 0; i < 50; i++)
@@ -126,19 +126,67 @@ static void test_contended_aims_at_its_own_target(void **state)
 	assert_true(b.size >= 3500 && b.size <= 5000);
 	/* a contended target above the normal one changes nothing */
 	batchsize_init(&b, 1000, 100, 50000, 500);
-	batchsize_contention(&b, 1, 800);
+	batchsize_contention(&b, 1, 800, 1);
 	batchsize_success(&b, 1, 700.0);
 	assert_int_equal(b.size, 800); /* a little slow for 500 ms */
 	/* nobody waits any more: back to the normal target, gently (after the cut) */
 	batchsize_init(&b, 50000, 100, 50000, 500);
-	batchsize_contention(&b, 1, 50);
+	batchsize_contention(&b, 1, 50, 1);
 	batchsize_success(&b, 1, 500.0);
-	batchsize_contention(&b, 0, 50);
+	batchsize_contention(&b, 0, 50, 1);
 	for (int i = 0; i < BATCHSIZE_HOLD_AFTER_CUT; i++)
 		batchsize_success(&b, 1, (double)b.size * 0.01);
 	int64_t prev = b.size;
 	batchsize_success(&b, 1, (double)b.size * 0.01);
 	assert_int_equal(b.size, prev * 5 / 4 + 1);
+}
+
+static void test_presumed_contention_keeps_fast_growth(void **state)
+{
+	struct batchsize b;
+
+	/* a run starts contended until shown otherwise: 0.01 ms a row, 50 ms is 5000 rows */
+	batchsize_init(&b, 1000, 100, 50000, 500);
+	batchsize_contention(&b, 1, 50, 0);
+	assert_int_equal(batchsize_target(&b), 50);
+	for (int i = 0; i < 10; i++)
+		batchsize_success(&b, 1, (double)b.size * 0.01);
+	assert_true(b.size >= 4000 && b.size <= 5000);
+	/* the samples showed nobody waiting: back to 500 ms, doubling again */
+	batchsize_contention(&b, 0, 50, 0);
+	assert_int_equal(batchsize_target(&b), 500);
+	int64_t prev = b.size;
+	batchsize_success(&b, 1, (double)b.size * 0.01);
+	assert_int_equal(b.size, prev * 2 + 1);
+	/* measured contention is different: gently after it */
+	batchsize_init(&b, 1000, 100, 50000, 500);
+	batchsize_contention(&b, 1, 50, 1);
+	batchsize_contention(&b, 0, 50, 1);
+	batchsize_success(&b, 1, 10.0);
+	assert_int_equal(b.size, 1251);
+}
+
+static void test_waited_bounds_the_target_for_the_run(void **state)
+{
+	struct batchsize b;
+
+	batchsize_init(&b, 1000, 100, 50000, 500);
+	batchsize_contention(&b, 1, 50, 1);
+	batchsize_waited(&b);
+	assert_int_equal(batchsize_target(&b), 50);
+	/* nobody waits any more: twice the contended target, not target_time */
+	batchsize_contention(&b, 0, 50, 0);
+	assert_int_equal(batchsize_target(&b), 50 * BATCHSIZE_WAITED_FACTOR);
+	for (int i = 0; i < 100; i++)
+		batchsize_success(&b, 1, (double)b.size * 0.01);
+	assert_true(b.size >= 8000 && b.size <= 10000);
+	/* a target_time below the bound stays as it is */
+	batchsize_limits(&b, 100, 50000, 80);
+	assert_int_equal(batchsize_target(&b), 80);
+	/* without a wait the bound does not apply */
+	batchsize_init(&b, 1000, 100, 50000, 500);
+	batchsize_contention(&b, 0, 50, 0);
+	assert_int_equal(batchsize_target(&b), 500);
 }
 
 static void test_short_last_batch_teaches_nothing(void **state)
@@ -171,6 +219,8 @@ int main(void)
 		cmocka_unit_test(test_timeout_halves_and_holds),
 		cmocka_unit_test(test_additive_recovery_after_timeouts),
 		cmocka_unit_test(test_contended_aims_at_its_own_target),
+		cmocka_unit_test(test_presumed_contention_keeps_fast_growth),
+		cmocka_unit_test(test_waited_bounds_the_target_for_the_run),
 		cmocka_unit_test(test_short_last_batch_teaches_nothing),
 		cmocka_unit_test(test_limits_clamp),
 	};
