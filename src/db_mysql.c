@@ -8,6 +8,7 @@
  * libmysqlclient also has are used. */
 #include "backfilld/config.h"
 #include "backfilld/db.h"
+#include "backfilld/driver.h"
 
 #include <errno.h>
 #include <ev.h>
@@ -698,7 +699,7 @@ static const struct db_ops mydb_ops = {
 	.session_id = mydb_session_id,
 };
 
-struct db *db_new_mysql(struct ev_loop *loop, const struct config_conn *conn)
+struct db *backfilld_db_new_mysql(struct ev_loop *loop, const struct config_conn *conn)
 {
 	struct mydb *d = calloc(1, sizeof(*d));
 

@@ -1,6 +1,7 @@
 /* db_pg.c - the PostgreSQL driver: libpq in non-blocking mode, driven by ev_io. */
 #include "backfilld/config.h"
 #include "backfilld/db.h"
+#include "backfilld/driver.h"
 
 #include <errno.h>
 #include <ev.h>
@@ -480,8 +481,8 @@ static const struct db_ops pgdb_ops = {
 	.session_id = pgdb_session_id,
 };
 
-struct db *db_new_postgres(struct ev_loop *loop, const struct config_conn *conn,
-			   const char *app_name)
+struct db *backfilld_db_new_postgres(struct ev_loop *loop, const struct config_conn *conn,
+				     const char *app_name)
 {
 	struct pgdb *p = calloc(1, sizeof(*p));
 

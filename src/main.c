@@ -4,6 +4,7 @@
 #include "backfilld/config.h"
 #include "backfilld/control.h"
 #include "backfilld/daemon.h"
+#include "backfilld/driver.h"
 #include "backfilld/log.h"
 
 #include <errno.h>
@@ -144,6 +145,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_setup(cfg->log.format == CONFIG_LOG_JSON, (enum log_level)cfg->log.level, cfg->job);
+	/* the engine's driver before anything connects: a missing module or client
+	 * library is reported as that, not as a failed connection */
+	if (driver_load(cfg->driver, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		config_free(cfg);
+		return 1;
+	}
 	if (strcmp(cmd, "check") == 0) {
 		int rc = check_run(cfg, opt.json);
 

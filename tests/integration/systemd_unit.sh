@@ -2,7 +2,7 @@
 # drivers: none
 # The systemd unit is valid (systemd-analyze verify), sandboxed as the README says
 # (systemd-analyze security: exposure at most 2.0), and installed by cmake --install
-# with ExecStart pointing at the installed binary.
+# with ExecStart pointing at the installed binary, which finds its driver modules.
 source "$(dirname "$0")/../lib/itest.sh"
 IT_NAME=systemd_unit
 IT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/backfilld-it-systemd.XXXXXX")
@@ -21,6 +21,34 @@ unit=$IT_DIR/prefix/lib/systemd/system/backfilld@.service
 it_contains "$unit" "ExecStart=$IT_DIR/prefix/bin/backfilld run -c /etc/backfilld/%i.yaml" \
 	"installed unit runs the installed binary"
 "$IT_DIR/prefix/bin/backfilld" --version >/dev/null || it_fail "installed binary does not run"
+
+# the drivers are modules in lib/backfilld, found relative to the installed binary:
+# a job on a closed port gets as far as connecting
+for engine in postgres mysql; do
+	[[ -f "$IT_DIR/prefix/lib/backfilld/backfilld-$engine.so" ]] || it_fail "driver $engine not installed"
+	if [[ $engine == postgres ]]; then
+		db='  driver: postgres
+  dsn: "host=127.0.0.1 port=1 dbname=app user=app"'
+	else
+		db='  driver: mysql
+  host: 127.0.0.1
+  port: 1
+  user: app
+  database: app'
+	fi
+	printf 'job: load_%s\ndatabase:\n%s\ntable: items\nkey: id\nset:\n  new_status: old_status\n' \
+		"$engine" "$db" >"$IT_DIR/$engine.yaml"
+	out=$("$IT_DIR/prefix/bin/backfilld" check -c "$IT_DIR/$engine.yaml" 2>&1)
+	it_eq "$?" 1 "check of a $engine job on a closed port: exit status ($out)"
+	[[ "$out" == *"cannot connect to 127.0.0.1:1"* ]] || it_fail "$engine driver not loaded: $out"
+done
+# without its module, a job says which file it looked for, and writes nothing
+mv "$IT_DIR/prefix/lib/backfilld/backfilld-postgres.so" "$IT_DIR/moved.so"
+out=$("$IT_DIR/prefix/bin/backfilld" run -c "$IT_DIR/postgres.yaml" 2>&1)
+it_eq "$?" 1 "run without the driver module: exit status"
+[[ "$out" == *"cannot load the driver: neither "*"/bin/backfilld-postgres.so nor "*"/lib/backfilld/backfilld-postgres.so exists"* ]] ||
+	it_fail "run without the driver module: $out"
+mv "$IT_DIR/moved.so" "$IT_DIR/prefix/lib/backfilld/backfilld-postgres.so"
 
 # verify: every directive known, the command executable
 cp "$unit" "$IT_DIR/backfilld@.service"
