@@ -856,7 +856,7 @@ static int read_capped(int fd, char *buf, size_t max, size_t *len)
 static int read_secret(struct ctx *c, const struct node *n, const char *path, const char *file,
 		       char **out)
 {
-	char e[ESC_BUF], *buf = NULL;
+	char e[1024], *buf = NULL; /* the path whole: cut short, it would hide the file */
 	size_t len = 0;
 	struct stat st;
 	int fd, rc = 0;

@@ -1193,8 +1193,14 @@ static void job_after_rollback(struct job *job)
 	job_count_error(job, e->error);
 	if (!retryable(e->error)) {
 		char text[sizeof(e->message) + 32];
+		char *upper = key_json(job, &job->upper);
 
-		job_fail(job, 1, "batch failed: %s", error_text(e, text, sizeof(text)));
+		/* the range names the rows to look at; none of them was written */
+		job_fail(job, 1, "batch failed: %s (keys after %s up to %s; rolled back)",
+			 error_text(e, text, sizeof(text)),
+			 job->cursor_json ? job->cursor_json : "the start",
+			 upper ? upper : "the batch's bound, not yet found");
+		free(upper);
 		return;
 	}
 	job->attempts++;
@@ -1260,6 +1266,9 @@ static void job_on_error(struct job *job, enum step step, const struct db_result
 		return;
 	}
 	if (in_batch(step)) {
+		/* before the batch's bound is read, upper still holds an older key */
+		if (step < STEP_UPDATE)
+			key_clear(&job->upper);
 		job_abort_batch(job, res->error, res->sqlstate, res->message);
 		return;
 	}

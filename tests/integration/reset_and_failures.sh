@@ -4,7 +4,8 @@
 # that hit statement_timeout are retried smaller and, past batch.max_retries, the
 # job fails: state failed and last_error in the row, exit 1, and a later run
 # resumes. A deadlock is retried. An error that retrying cannot cure (a division
-# by zero in the expression) fails the job at once, rolled back.
+# by zero in the expression) fails the job at once, rolled back, naming the batch's
+# keys; once the row is fixed the job resumes and finishes.
 source "$(dirname "$0")/../lib/itest.sh"
 it_setup reset_and_failures
 
@@ -168,17 +169,32 @@ if it_pg; then
 else
 	div_error="Division by 0 (error 1365) (SQLSTATE 22012)"
 fi
-it_sql "UPDATE items SET new_status = NULL WHERE matched"
+# the divisor comes from the data: the row $mid divides by zero until it is fixed
+it_sql "UPDATE items SET new_status = NULL WHERE matched; UPDATE items SET payload = 'zero' WHERE id = $mid"
 it_config "$IT_DIR/div.yaml"
 sed -i -e 's/^job: .*/job: reset_and_failures_div/' \
-	-e "s/^  new_status: old_status$/  new_status: old_status \/ (CASE WHEN id = $mid THEN 0 ELSE 1 END)/" "$IT_DIR/div.yaml"
+	-e "s/^  new_status: old_status$/  new_status: old_status \/ (CASE WHEN payload = 'zero' THEN 0 ELSE 1 END)/" "$IT_DIR/div.yaml"
 it_run run -c "$IT_DIR/div.yaml" >/dev/null 2>"$IT_DIR/div.log"
 it_eq "$?" 1 "exit status on division by zero"
 it_contains "$IT_DIR/div.log" "batch failed: $div_error" "message"
-it_eq "$(it_ckpt "CONCAT_WS(' ', state, last_error)" reset_and_failures_div)" \
-	"failed batch failed: $div_error" "checkpoint row"
 cur=$(it_ckpt cursor0 reset_and_failures_div)
 it_eq "$(it_sql "SELECT $cur < $mid")" "$IT_T" "cursor stops before the failing row"
+# the message names the failed batch's keys: (cursor, upper], the failing row in it
+upper=$(sed -n "s/.*batch failed: .* (keys after \[$cur\] up to \[\([0-9]*\)\]; rolled back)\$/\1/p" "$IT_DIR/div.log")
+[[ -n "$upper" ]] || it_fail "no key range after cursor $cur in: $(grep 'batch failed' "$IT_DIR/div.log")"
+it_eq "$(it_sql "SELECT $mid <= $upper")" "$IT_T" "the failing row $mid within the batch's range (.., $upper]"
+it_eq "$(it_ckpt "CONCAT_WS(' ', state, last_error)" reset_and_failures_div)" \
+	"failed batch failed: $div_error (keys after [$cur] up to [$upper]; rolled back)" "checkpoint row"
 it_eq "$(it_sql "SELECT count(*) FROM items WHERE id > $cur AND new_status IS NOT NULL AND matched")" 0 \
 	"the failed batch was rolled back"
+# the data fixed, the same job resumes from its checkpoint and finishes
+it_sql "UPDATE items SET payload = 'fixed' WHERE id = $mid"
+it_run run -c "$IT_DIR/div.yaml" >/dev/null 2>"$IT_DIR/div2.log"
+it_eq "$?" 0 "run after fixing the row ($(tail -n 2 "$IT_DIR/div2.log"))"
+it_contains "$IT_DIR/div2.log" "(was failed," "resumed from the failed state"
+it_eq "$(it_ckpt "CONCAT_WS(' ', state, last_error IS NULL)" reset_and_failures_div)" "done $IT_T" \
+	"checkpoint after fixing the row"
+it_eq "$(it_ckpt rows_done reset_and_failures_div)" "$matched" "rows_done after fixing the row (the failed batch not counted)"
+it_eq "$(it_sql "SELECT count(*) FROM items WHERE matched AND $(it_distinct new_status old_status)")" 0 \
+	"rows not backfilled after fixing the row"
 it_pass
