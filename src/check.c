@@ -426,8 +426,15 @@ static void pg_plan(const struct check *c, const char *plan, struct statement *s
 {
 	static const char node[] = "\"Node Type\": \"";
 	int seq = 0, idx = 0, sort = 0;
-	size_t o = 0;
+	size_t o = 0, k = 0;
+	char key[2 * CONFIG_MAX_IDENT + 1]; /* as conditions print it: a " doubled */
 
+	for (const char *q = c->cfg->key[0]; *q && k + 2 < sizeof(key); q++) {
+		if (*q == '"')
+			key[k++] = '"';
+		key[k++] = *q;
+	}
+	key[k] = '\0';
 	st->access[0] = '\0';
 	for (const char *p = strstr(plan, node); p;) {
 		const char *next = strstr(p + 1, node);
@@ -444,7 +451,7 @@ static void pg_plan(const struct check *c, const char *plan, struct statement *s
 		/* an index whose leading columns are not the key, read whole and sorted */
 		if (strcmp(type, "Sort") == 0 || strcmp(type, "Incremental Sort") == 0)
 			sort = 1;
-		if (strstr(type, "Index") && cond[0] && mentions(cond, c->cfg->key[0]))
+		if (strstr(type, "Index") && cond[0] && mentions(cond, key))
 			idx = 1;
 		if (strstr(type, "Scan") && o < sizeof(st->access))
 			o += (size_t)snprintf(st->access + o, sizeof(st->access) - o, "%s%s%s%s%s%s",
