@@ -916,6 +916,17 @@ out_close:
 	return rc;
 }
 
+/* BACKFILLD_PASSWORD goes once read: /proc/PID/environ would show it for the
+ * process's life (a reload then finds none; the connections keep their own). */
+static void env_secret_drop(void)
+{
+	char *env = getenv("BACKFILLD_PASSWORD");
+
+	if (env)
+		explicit_bzero(env, strlen(env));
+	unsetenv("BACKFILLD_PASSWORD");
+}
+
 /* password_file relative to the job file's directory, so a unit's working directory
  * does not matter. */
 static int resolve_path(struct ctx *c, const char *file, char **out)
@@ -1009,6 +1020,8 @@ static int get_conn(struct ctx *c, const struct node *section_node, const char *
 		free(pf);
 		if (rc < 0 || (c->flags & CONFIG_NO_SECRETS))
 			return rc;
+		if (!primary)
+			env_secret_drop(); /* the file wins; the variable is not kept either */
 		return read_secret(c, vals[C_PASSWORD_FILE], p, conn->password_file,
 				   &conn->password);
 	}
@@ -1022,7 +1035,9 @@ static int get_conn(struct ctx *c, const struct node *section_node, const char *
 		const char *creds = getenv("CREDENTIALS_DIRECTORY");
 
 		if (env && *env) {
-			if (!(conn->password = strdup(env)))
+			conn->password = strdup(env);
+			env_secret_drop();
+			if (!conn->password)
 				return oom(c);
 		} else if (creds && *creds) {
 			/* systemd's LoadCredential=password:…, readable by this unit only */
@@ -1682,6 +1697,22 @@ out_free:
 	return rc;
 }
 
+static void conn_wipe_secret(struct config_conn *conn)
+{
+	if (conn->password) {
+		explicit_bzero(conn->password, strlen(conn->password));
+		free(conn->password);
+		conn->password = NULL;
+	}
+}
+
+void config_wipe_secrets(struct config *cfg)
+{
+	conn_wipe_secret(&cfg->db);
+	for (size_t i = 0; i < cfg->throttle.nreplicas; i++)
+		conn_wipe_secret(&cfg->throttle.replicas[i].conn);
+}
+
 static void conn_free(struct config_conn *conn)
 {
 	free(conn->dsn);
@@ -1690,10 +1721,7 @@ static void conn_free(struct config_conn *conn)
 	free(conn->user);
 	free(conn->database);
 	free(conn->password_file);
-	if (conn->password) {
-		explicit_bzero(conn->password, strlen(conn->password));
-		free(conn->password);
-	}
+	conn_wipe_secret(conn);
 }
 
 static void assigns_free(struct config_assign *a, size_t n)

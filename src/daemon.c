@@ -232,6 +232,8 @@ static void daemon_reload(struct daemon *d)
 	notify_send("READY=1");
 	config_free(d->cfg);
 	d->cfg = next;
+	/* the running connections keep theirs: the file's password is not needed */
+	config_wipe_secrets(next);
 	log_info("reloaded %s: batch size %lld..%lld, target %lld ms, sleep %lld ms, "
 		 "lock_timeout %lld ms", next->path, (long long)next->batch.min_size,
 		 (long long)next->batch.max_size, (long long)next->batch.target_time_ms,
@@ -285,6 +287,8 @@ int daemon_run(struct config *cfg, const struct job_options *opt)
 		config_free(cfg);
 		return 1;
 	}
+	/* every connection holds its own copy of the password now */
+	config_wipe_secrets(cfg);
 	signal(SIGPIPE, SIG_IGN);
 	daemon_watch(&d, &d.sig_term, SIGTERM);
 	daemon_watch(&d, &d.sig_int, SIGINT);

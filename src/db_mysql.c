@@ -65,12 +65,20 @@ struct mydb {
 	unsigned long thread_id;
 };
 
-static void conf_free(struct myconf *f)
+/* A connection's copy of the password serves its one connect; reconnecting copies
+ * the driver's again (the client library keeps its own inside MYSQL). */
+static void conn_wipe_password(struct myconf *f)
 {
 	if (f->password) {
 		explicit_bzero(f->password, strlen(f->password));
 		free(f->password);
+		f->password = NULL;
 	}
+}
+
+static void conf_free(struct myconf *f)
+{
+	conn_wipe_password(f);
 	free(f->host);
 	free(f->user);
 	free(f->database);
@@ -177,6 +185,7 @@ static void worker_connect(struct myconn *c, struct db_result *res)
 	if (!mysql_real_connect(c->mysql, c->conf.socket ? NULL : c->conf.host, c->conf.user,
 				c->conf.password, c->conf.database, c->conf.port, c->conf.socket,
 				CLIENT_FOUND_ROWS | CLIENT_MULTI_STATEMENTS)) {
+		conn_wipe_password(&c->conf);
 		conn_error(c, res);
 		if (res->error == DB_ERR_OTHER && mysql_errno(c->mysql) >= 2000)
 			res->error = DB_ERR_CONNECTION; /* client-side: could not reach it */
@@ -184,6 +193,7 @@ static void worker_connect(struct myconn *c, struct db_result *res)
 		c->mysql = NULL;
 		return;
 	}
+	conn_wipe_password(&c->conf);
 	snprintf(c->version, sizeof(c->version), "%s", mysql_get_server_info(c->mysql));
 	c->thread_id = mysql_thread_id(c->mysql);
 }

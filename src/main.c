@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 static const char usage[] =
 	"usage: backfilld run    -c JOB.yaml [--reset]   run the job until done\n"
@@ -140,6 +141,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "backfilld %s: -c JOB.yaml is required\n", cmd);
 		return 2;
 	}
+	/* the job's password is read next: no core dump of this process, and no ptrace
+	 * or /proc/PID/mem and environ by the same uid (only root), as ssh-agent does */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (config_load(path, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		return 2;

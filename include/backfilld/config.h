@@ -125,6 +125,8 @@ int config_parse_flags(const char *name, const char *buf, size_t len, unsigned f
 	__attribute__((warn_unused_result));
 
 void config_free(struct config *cfg);
+/* Wipes and drops the passwords: call once every connection has made its own copy. */
+void config_wipe_secrets(struct config *cfg);
 
 /* "debug", "info", "warn" or "error": 0 and *out, or -EINVAL. */
 int config_parse_log_level(const char *name, enum config_log_level *out)

@@ -762,11 +762,20 @@ static void test_password_file(void **state)
 static void test_env_password(void **state)
 {
 	struct config *cfg;
+	const char *env;
 
 	setenv("BACKFILLD_PASSWORD", "pw-from-env", 1);
+	env = getenv("BACKFILLD_PASSWORD");
 	cfg = base_with("throttle: {replicas: [{dsn: r}]}\n");
 	assert_string_equal(cfg->db.password, "pw-from-env");
 	assert_string_equal(cfg->throttle.replicas[0].conn.password, "pw-from-env");
+	/* read once, then gone from the environment, its old value wiped in place */
+	assert_null(getenv("BACKFILLD_PASSWORD"));
+	assert_int_equal(env[0], '\0');
+	/* the config's copies go once the connections have theirs */
+	config_wipe_secrets(cfg);
+	assert_null(cfg->db.password);
+	assert_null(cfg->throttle.replicas[0].conn.password);
 	config_free(cfg);
 	unsetenv("BACKFILLD_PASSWORD");
 	cfg = base_with("");
