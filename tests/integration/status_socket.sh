@@ -2,7 +2,8 @@
 # The status socket: `status json` carries every field SPEC.md names with values
 # that match the checkpoint row; pause through the socket answers once the batch in
 # flight has committed and no batch commits while paused; `set batch.size=` sizes
-# the next batch; another user may read but not steer; garbage, a 1 MiB line and a
+# the next batch; another user may read but not steer at mode 0666 and cannot
+# connect at the default 0660; garbage, a 1 MiB line and a
 # silent client leave the daemon answering; metrics parse as Prometheus text and the
 # textfile is rewritten; systemd hears READY=1, STATUS= and STOPPING=1.
 source "$(dirname "$0")/../lib/itest.sh"
@@ -107,6 +108,10 @@ if ((EUID == 0)) && id nobody >/dev/null 2>&1; then
 	it_eq "$out" "ERR permission denied" "resume by another uid"
 	out=$(as_nobody set batch.sleep=0ms)
 	it_eq "$out" "ERR permission denied" "set by another uid"
+	for req in stop pause; do
+		out=$(as_nobody $req)
+		it_eq "$?/$out" "1/ERR permission denied" "$req by another uid"
+	done
 	as_nobody status --json >/dev/null
 	it_eq "$?" 0 "status by another uid"
 	it_eq "$(it_sql "SELECT state FROM backfilld_checkpoint")" paused "still paused after the refused resume"
@@ -188,4 +193,30 @@ it_eq "$?" 1 "status without a daemon: exit status"
 echo "$out" >"$IT_DIR/not_running.txt"
 it_contains "$IT_DIR/not_running.txt" "no daemon is running at $sock" "status without a daemon"
 it_check_consistent "after stop"
+
+# --- the default mode (0660): another uid outside the group cannot even connect
+# (the same job resumed, slower so that it is still running when asked)
+sed -e '/^  mode: "0666"$/d' -e 's/^  sleep: 20ms$/  sleep: 300ms/' "$IT_DIR/job.yaml" >"$IT_DIR/default.yaml"
+grep -q 'mode:' "$IT_DIR/default.yaml" && it_fail "default.yaml still sets a mode"
+it_start "$IT_DIR/run2.log" run -c "$IT_DIR/default.yaml"
+it_wait_file 20 "$IT_DIR/run2.log" "state starting -> running"
+it_eq "$(stat -c %a "$sock")" 660 "default socket mode"
+it_eq "$(ask status --json >/dev/null; echo $?)" 0 "status by the daemon's own uid"
+if ((EUID == 0)) && id nobody >/dev/null 2>&1; then
+	# nobody is not in the socket's group
+	it_eq "$(id -gn nobody | grep -cx "$(stat -c %G "$sock")")" 0 "nobody outside the socket's group"
+	for req in status stop; do
+		as_nobody $req >"$IT_DIR/other_$req.out" 2>&1
+		it_eq "$?" 1 "$req by another uid at mode 0660: exit status"
+		it_contains "$IT_DIR/other_$req.out" "$sock: permission denied" "$req by another uid at mode 0660"
+	done
+	it_alive "$IT_PID" || it_fail "the daemon ended after another uid's stop"
+	it_eq "$(it_sql "SELECT state FROM backfilld_checkpoint")" running "still running after the refused stop"
+else
+	it_log "not root: the other-uid checks need setpriv to another user; skipped"
+fi
+it_eq "$(ask stop)" "OK stopping after the batch in flight" "stop answer (default mode)"
+wait "$IT_PID"
+it_eq "$?" 0 "exit status after stop (default mode)"
+it_check_consistent "after the second stop"
 it_pass
