@@ -948,6 +948,57 @@ static int resolve_path(struct ctx *c, const char *file, char **out)
 	return 0;
 }
 
+/* Whether a libpq connection string carries a password: password=… in the
+ * keyword/value form, user:password@ or ?password= in the URI form. A malformed
+ * string is left to libpq to reject. */
+static bool dsn_has_password(const char *dsn)
+{
+	static const char ws[] = " \t\n\r\f\v";
+	const char *s = dsn + strspn(dsn, ws);
+
+	if (strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0) {
+		const char *auth = strstr(s, "://") + 3;
+		size_t alen = strcspn(auth, "/?"), ulen = strcspn(auth, "@");
+		const char *q = strchr(auth, '?');
+
+		if (ulen < alen && memchr(auth, ':', ulen))
+			return true;
+		while (q) {
+			q++;
+			if (strncmp(q, "password=", 9) == 0)
+				return true;
+			q = strchr(q, '&');
+		}
+		return false;
+	}
+	while (*s) {
+		const char *kw = s;
+		size_t kl = strcspn(s, "= \t\n\r\f\v");
+
+		s += kl;
+		s += strspn(s, ws);
+		if (*s != '=')
+			return false;
+		s++;
+		s += strspn(s, ws);
+		if (kl == 8 && strncmp(kw, "password", 8) == 0)
+			return true;
+		if (*s == '\'') {
+			for (s++; *s && *s != '\''; s++)
+				if (*s == '\\' && s[1])
+					s++;
+			if (*s)
+				s++;
+		} else {
+			for (; *s && !strchr(ws, *s); s++)
+				if (*s == '\\' && s[1])
+					s++;
+		}
+		s += strspn(s, ws);
+	}
+	return false;
+}
+
 static int get_conn(struct ctx *c, const struct node *section_node, const char *path,
 		    const struct node **vals, enum config_driver drv, struct config_conn *conn,
 		    const struct config_conn *primary)
@@ -977,6 +1028,12 @@ static int get_conn(struct ctx *c, const struct node *section_node, const char *
 				&conn->dsn);
 		if (rc < 0)
 			return rc;
+		if (dsn_has_password(conn->dsn))
+			return fail(c, vals[C_DSN],
+				    "%s.dsn holds a password: passwords are never read from the "
+				    "YAML; use %s.password_file or the environment variable "
+				    "BACKFILLD_PASSWORD",
+				    path, path);
 	} else {
 		if (vals[C_DSN])
 			return fail(

@@ -759,6 +759,27 @@ static void test_password_file(void **state)
 	config_free(cfg);
 }
 
+static void test_dsn_without_password(void **state)
+{
+	static const char *const ok[] = {
+		"host=r passfile=/etc/pgpass user=password",
+		"host=r application_name='password=x' dbname=d",
+		"host=r application_name=a\\\\ password=x", /* an escaped space, in YAML */
+		"postgresql://u@r:5432/db?sslmode=require",
+		"postgresql://r1:5432,r2:5433/db",
+		"postgres:///db?host=/run/postgresql",
+	};
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		char yaml[256];
+		struct config *cfg;
+
+		snprintf(yaml, sizeof(yaml), "throttle: {replicas: [{dsn: \"%s\"}]}\n", ok[i]);
+		cfg = base_with(yaml);
+		config_free(cfg); /* accepted: base_with fails the test otherwise */
+	}
+}
+
 static void test_env_password(void **state)
 {
 	struct config *cfg;
@@ -927,6 +948,16 @@ static void test_error_messages(void **state)
 		 "missing required key \"throttle.replicas[0].dsn\"");
 	base_bad("throttle: {replicas: [{dsn: x, password: y}]}\n",
 		 "throttle.replicas[0].password: passwords are never read from the YAML");
+	/* nor from a dsn, in either of libpq's forms */
+	base_bad(
+		"throttle: {replicas: [{dsn: \"host=r password=s3cret\"}]}\n",
+		"throttle.replicas[0].dsn holds a password: passwords are never read from the YAML");
+	base_bad("throttle: {replicas: [{dsn: \"host=r password = 'a b'\"}]}\n",
+		 "throttle.replicas[0].dsn holds a password");
+	base_bad("throttle: {replicas: [{dsn: \"postgresql://u:pw@r/db\"}]}\n",
+		 "throttle.replicas[0].dsn holds a password");
+	base_bad("throttle: {replicas: [{dsn: \"postgres://r/db?sslmode=require&password=pw\"}]}\n",
+		 "throttle.replicas[0].dsn holds a password");
 	base_bad("batch: 5\n", "batch: expected a mapping, got \"5\"");
 	base_bad("batch: [1]\n", "batch: expected a mapping, got a sequence");
 	base_bad("log: {format: xml}\n", "log.format: unknown format \"xml\" (use text or json)");
@@ -1202,6 +1233,7 @@ int main(void)
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_password_file),
 		cmocka_unit_test(test_password_credential),
+		cmocka_unit_test(test_dsn_without_password),
 		cmocka_unit_test(test_env_password),
 		cmocka_unit_test(test_error_positions),
 		cmocka_unit_test(test_error_messages),
