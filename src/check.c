@@ -738,7 +738,7 @@ static char *heartbeat_quoted(const struct check *c, struct db *db, struct confi
 static void check_rights(struct check *c)
 {
 	const struct config *cfg = c->cfg;
-	struct db_result r;
+	struct db_result r = { 0 };
 	char session[32];
 	const char *p[1] = { session };
 	int lag = cfg->throttle.max_replication_lag_ms > 0;

@@ -27,6 +27,13 @@ IT_DIR=""
 IT_PIDS=()
 IT_CHECKS=0
 IT_DRIVER=${BACKFILLD_TEST_DRIVER:-postgres}
+# Under valgrind (tests/valgrind/run.sh) the daemon and its client run many times
+# slower: the timeouts of the waits below (it_wait_sql, it_wait_ckpt, it_wait_file,
+# it_wait_state) are multiplied by BACKFILLD_TEST_SLOWDOWN, a whole number, 1 by
+# default, and it_kill_at counts its instants from the daemon's connection. Latencies
+# the scenarios assert are not scaled.
+IT_SLOW=${BACKFILLD_TEST_SLOWDOWN:-1}
+[[ "$IT_SLOW" =~ ^[1-9][0-9]*$ ]] || IT_SLOW=1
 # how each engine's client prints a true boolean: compare query results with $IT_T
 IT_T=t
 [[ "$IT_DRIVER" == mysql ]] && IT_T=1
@@ -241,12 +248,13 @@ it_start() {
 	shift
 	"$BACKFILLD_BIN" "$@" >"$log.out" 2>"$log" &
 	IT_PID=$!
+	IT_LOG=$log
 	IT_PIDS+=("$IT_PID")
 }
 
 # it_wait_sql SECONDS "SQL" EXPECTED: poll until the query answers EXPECTED.
 it_wait_sql() {
-	local deadline=$((SECONDS + $1)) got
+	local deadline=$((SECONDS + $1 * IT_SLOW)) got
 	while ((SECONDS < deadline)); do
 		got=$(it_sql "$2" 2>/dev/null) && [[ "$got" == "$3" ]] && return 0
 		sleep 0.05
@@ -261,7 +269,7 @@ it_wait_ckpt() {
 
 # it_wait_file SECONDS FILE TEXT: poll until FILE holds TEXT (a fixed string).
 it_wait_file() {
-	local deadline=$((SECONDS + $1))
+	local deadline=$((SECONDS + $1 * IT_SLOW))
 	while ((SECONDS < deadline)); do
 		grep -qF -- "$3" "$2" 2>/dev/null && return 0
 		sleep 0.05
@@ -277,10 +285,22 @@ it_alive() {
 }
 
 # it_kill_at MIN_MS SPAN_MS: after a random MIN_MS..MIN_MS+SPAN_MS-1 ms (under 1 s),
-# kill -9 the daemon (IT_PID) and reap it. If it had ended already: reap it, set
-# IT_RC to its exit status and return 1.
+# kill -9 the daemon (IT_PID, logging to IT_LOG) and reap it. If it had ended
+# already: reap it, set IT_RC to its exit status and return 1.
+# Under a slowdown the instant counts from the daemon's connection to the database
+# (its log says "connected"), not from its start: valgrind stretches the start to
+# seconds, and counted from there every kill would land before the job began, while
+# the batches, mostly the database's time, are hardly slower.
 IT_RC=0
+IT_LOG=""
 it_kill_at() {
+	if ((IT_SLOW > 1)); then
+		local deadline=$((SECONDS + 10 * IT_SLOW))
+		while it_alive "$IT_PID" && ! grep -q connected "$IT_LOG" 2>/dev/null &&
+			((SECONDS < deadline)); do
+			sleep 0.02
+		done
+	fi
 	sleep "0.$(printf '%03d' $(($1 + RANDOM % $2)))"
 	if it_alive "$IT_PID"; then
 		kill -9 "$IT_PID"
@@ -427,7 +447,7 @@ it_throttled_s() {
 # to $IT_DIR/states.txt as "ms state batches_done".
 J="" J_RUNNING="" T_SEEN=0
 it_wait_state() {
-	local deadline=$(($(it_now_ms) + $2 * 1000)) s now
+	local deadline=$(($(it_now_ms) + $2 * IT_SLOW * 1000)) s now
 	while :; do
 		J=$(it_status_json) || J=""
 		now=$(it_now_ms)
