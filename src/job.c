@@ -1443,11 +1443,10 @@ static void job_db_cb(const struct db_result *res, void *arg)
 	case STEP_LOCK:
 		if (res->nrows < 1 || !db_value(res, 0, 0) ||
 		    strcmp(db_value(res, 0, 0), "1") != 0) {
-			if (job->connected_once) {
-				job_fail(job, 1, "after reconnecting, job %s is held by another "
-					 "instance; exiting", job->name);
-				return;
-			}
+			/* after a reconnect too: the holder may be this daemon's previous
+			 * session, which the server has not ended yet (MariaDB rolls a killed
+			 * session's batch back before it releases GET_LOCK; a session cut
+			 * off by the network lingers): the owner column tells */
 			job_send_load(job, STEP_OWNER, job->name);
 			return;
 		}
@@ -1461,9 +1460,29 @@ static void job_db_cb(const struct db_result *res, void *arg)
 		struct checkpoint_row row = { 0 };
 		int ok = res->error == DB_OK && checkpoint_row_parse(res, &row) == 0;
 
-		job_fail(job, 1, "job %s is already running (owner %s, state %s); refusing to "
-			 "start a second instance", job->name,
-			 ok && row.owner ? row.owner : "unknown", ok ? row.state : "unknown");
+		if (job->connected_once && res->error == DB_ERR_CONNECTION) {
+			job_reconnect(job, res->message);
+			return;
+		}
+		if (job->connected_once && ok && row.owner && strcmp(row.owner, job->owner) == 0) {
+			/* nobody else has resumed the job: wait for the server to end
+			 * our old session, with the reconnect backoff */
+			checkpoint_row_clear(&row);
+			job_reconnect(job, "the job's lock is still held by this daemon's previous "
+					   "session");
+			return;
+		}
+		if (job->connected_once)
+			job_fail(job, 1,
+				 "after reconnecting, job %s is held by another instance "
+				 "(owner %s); exiting",
+				 job->name, ok && row.owner ? row.owner : "unknown");
+		else
+			job_fail(job, 1,
+				 "job %s is already running (owner %s, state %s); refusing "
+				 "to start a second instance",
+				 job->name, ok && row.owner ? row.owner : "unknown",
+				 ok ? row.state : "unknown");
 		checkpoint_row_clear(&row);
 		return;
 	}

@@ -55,6 +55,20 @@
 #   servers_pg_ctl primary|replica ARGS...   (pg_ctl as the server user, from any
 #                                            process that has the variables above)
 #
+# Stopping and starting one server again, with the same data directory, port and
+# options (tests/chaos/ restarts primaries and replicas under a running daemon);
+# these too work from any process that has the exported variables:
+#   servers_pg_restart primary|replica fast|immediate
+#                                      pg_ctl restart -m MODE; returns once it accepts
+#                                      connections (after crash recovery for immediate)
+#   servers_my_stop primary|replica [clean|kill]
+#                                      clean (the default): SHUTDOWN as servers_stop does;
+#                                      kill: SIGKILL of mariadbd (crash recovery at the
+#                                      next start); returns once the process is gone
+#   servers_my_start primary|replica   start a stopped MariaDB server again from its
+#                                      option file (a replica resumes replicating by
+#                                      itself); returns once admin can connect
+#
 # Settings of their own (the benchmark's larger buffers): lines in
 # BACKFILLD_PG_EXTRA_CONF (postgresql.conf, replica included), BACKFILLD_MY_EXTRA_CNF
 # (both MariaDB servers' [mariadbd] section) and BACKFILLD_MY_REPLICA_EXTRA_CNF (the
@@ -395,6 +409,25 @@ servers_pg_ctl() {
 	_srv_as "$_srv_pg_bin/pg_ctl" -D "$data" -l "$BACKFILLD_TEST_TMP/pg-$which.log" "$@"
 }
 
+# servers_pg_restart primary|replica fast|immediate: restart one PostgreSQL server
+# with pg_ctl (same data directory, port and options; an immediate shutdown is a
+# crash, so the start runs crash recovery); returns once it accepts connections.
+servers_pg_restart() {
+	local which=$1 mode=$2
+	case "$mode" in
+	fast | immediate) ;;
+	*)
+		_srv_log "servers_pg_restart: fast or immediate, not '$mode'"
+		return 2
+		;;
+	esac
+	servers_pg_ctl "$which" restart -m "$mode" -w -t 120 \
+		>>"${BACKFILLD_TEST_TMP:-/tmp}/pg_ctl.log" 2>&1 || {
+		_srv_log "servers_pg_restart: pg_ctl restart -m $mode of the $which failed (see ${BACKFILLD_TEST_TMP:-}/pg-$which.log)"
+		return 1
+	}
+}
+
 # ---------------------------------------------------------------------------
 # MariaDB
 
@@ -692,6 +725,86 @@ _srv_my_stop_one() {
 		_srv_wait_gone 10 "${pids[@]}" || _srv_log "$name: processes survive SIGKILL: ${pids[*]}"
 	fi
 	return 0
+}
+
+# _srv_my_which primary|replica: the server's name (my-primary, my-replica), checked
+# against the running test servers' temp dir ($BACKFILLD_TEST_TMP).
+_srv_my_which() {
+	case "$1" in
+	primary | replica) ;;
+	*)
+		_srv_log "MariaDB server: primary or replica, not '$1'"
+		return 2
+		;;
+	esac
+	if [[ -z "${BACKFILLD_TEST_TMP:-}" || ! -f "$BACKFILLD_TEST_TMP/my-$1.cnf" ]]; then
+		_srv_log "no MariaDB $1 in ${BACKFILLD_TEST_TMP:-(no temp dir)}"
+		return 1
+	fi
+	echo "my-$1"
+}
+
+# servers_my_stop primary|replica [clean|kill]: stop one MariaDB server of this run,
+# keeping its data directory. clean: SHUTDOWN (as servers_stop); kill: SIGKILL of
+# mariadbd, a crash. Returns once the process is gone (it is no child of ours: it is
+# reaped by init, so its /proc state is watched, not kill -0).
+servers_my_stop() {
+	local name how=${2:-clean} tmp=${BACKFILLD_TEST_TMP:-} pids
+	name=$(_srv_my_which "$1") || return
+	case "$how" in
+	clean)
+		_srv_my_stop_one "$name" "$tmp"
+		return 0
+		;;
+	kill) ;;
+	*)
+		_srv_log "servers_my_stop: clean or kill, not '$how'"
+		return 2
+		;;
+	esac
+	mapfile -t pids < <(_srv_my_pids "$name" "$tmp")
+	((${#pids[@]})) || return 0
+	kill -KILL "${pids[@]}" 2>/dev/null || true
+	_srv_wait_gone 20 "${pids[@]}" || {
+		_srv_log "$name: processes survive SIGKILL: ${pids[*]}"
+		return 1
+	}
+}
+
+# servers_my_start primary|replica: start a stopped MariaDB server of this run again,
+# detached as in _srv_my_start, from the option file it was first started with (same
+# data directory, port and options; no init file: what it did is in the data
+# directory). Waits up to 120 s (crash recovery) until admin can connect.
+servers_my_start() {
+	local name tmp=${BACKFILLD_TEST_TMP:-} pid deadline
+	name=$(_srv_my_which "$1") || return
+	if [[ -n "$(_srv_my_pids "$name" "$tmp")" ]]; then
+		_srv_log "$name is running already"
+		return 1
+	fi
+	rm -f "$tmp/$name.pid" "$tmp/$name.launch-pid"
+	(
+		local -a pre
+		mapfile -d '' -t pre < <(_srv_prefix)
+		cd "$tmp" || exit 1
+		exec "${pre[@]}" setsid "$_srv_my_sbin" --defaults-file="$tmp/$name.cnf" \
+			</dev/null >>"$tmp/$name.log" 2>&1 &
+		echo $! >"$tmp/$name.launch-pid"
+	)
+	read -r pid <"$tmp/$name.launch-pid" || return 1
+	deadline=$((SECONDS + 120))
+	until "${BACKFILLD_MY_BIN:-/usr/bin}/mariadb" --no-defaults --connect-timeout=5 \
+		-S "$tmp/$name.sock" -u admin -N -B -e 'SELECT 1' </dev/null >/dev/null 2>&1; do
+		if ! _srv_alive "$pid"; then
+			_srv_log "$name: mariadbd exited (see $tmp/$name.log)"
+			return 1
+		fi
+		if ((SECONDS >= deadline)); then
+			_srv_log "$name: not accepting connections 120 s after the start"
+			return 1
+		fi
+		sleep 0.05
+	done
 }
 
 # Stop one server (immediate shutdown, bounded), then make sure the postmaster and
