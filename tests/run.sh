@@ -2,8 +2,9 @@
 # backfilld's test suite: the one command CI (.ci/run) and developers run.
 #
 #   tests/run.sh                 deps, -Werror build + ASan/UBSan build, all tests on both,
-#                                then the benchmark at 100,000 rows (proves it runs; no
-#                                timing is asserted) and 60 s of libFuzzer per parser
+#                                then the chaos suite (faults on 1,000,000 rows per
+#                                engine), the benchmark at 100,000 rows (proves it runs;
+#                                no timing is asserted) and 60 s of libFuzzer per parser
 #   tests/run.sh --quick         only the normal build (build/ci) and its tests
 #   tests/run.sh -R REGEX        only tests whose name matches (ctest -R), e.g. -R unit
 #   tests/run.sh -L LABEL        only tests with a label (ctest -L): unit, integration
@@ -142,9 +143,16 @@ if ((!quick)); then
 fi
 
 # ---------------------------------------------------------------------------
-# The benchmark at a small size: every method, both engines, the report. It starts
-# servers of its own; timings vary with the machine and are not asserted here.
+# The chaos suite, with the -Werror build's binary, and the benchmark at a small
+# size: every method, both engines, the report. Each starts servers of its own; the
+# benchmark's timings vary with the machine and are not asserted here.
 if ((!quick)) && ((${#ctest_filter[@]} == 0)); then
+	section "chaos suite (tests/chaos/run.sh: kill -9, restarts, terminations; 1,000,000 rows per engine)"
+	if tests/chaos/run.sh --bin build/ci/backfilld </dev/null; then
+		results[chaos]="passed"
+	else
+		results[chaos]="FAILED (tests/chaos/run.sh exit $?)"
+	fi
 	section "benchmark, small (tests/bench/run.sh --rows 100000 --reps 1)"
 	if tests/bench/run.sh --rows 100000 --reps 1 --window 3 --out build/bench/ci </dev/null; then
 		results[bench]="passed"
@@ -162,7 +170,7 @@ fi
 # ---------------------------------------------------------------------------
 section "summary"
 status=0
-for name in ci asan bench fuzz; do
+for name in ci asan chaos bench fuzz; do
 	[[ -n "${results[$name]:-}" ]] || continue
 	printf '  %-6s %s\n' "$name" "${results[$name]}"
 	[[ "${results[$name]}" == passed ]] || status=1
