@@ -19,6 +19,7 @@ void batchsize_init(struct batchsize *b, int64_t size, int64_t min, int64_t max,
 	b->hold = 0;
 	b->cautious = 0;
 	b->contended = 0;
+	b->presumed = 0;
 	b->contended_ms = 0;
 	b->waited = 0;
 	b->recover_to = 0;
@@ -45,7 +46,8 @@ void batchsize_success(struct batchsize *b, int full, double ms)
 		/* far too slow: cut to what would have met the target */
 		b->size = clamp(b, (double)b->size * ratio);
 		b->hold = BATCHSIZE_HOLD_AFTER_CUT;
-		b->cautious = 1;
+		if (!b->presumed)
+			b->cautious = 1;
 		return;
 	}
 	if (ms > 1.2 * target) {
@@ -88,6 +90,7 @@ int64_t batchsize_target(const struct batchsize *b)
 void batchsize_contention(struct batchsize *b, int contended, int64_t contended_ms, int seen)
 {
 	b->contended = contended;
+	b->presumed = contended && !seen;
 	b->contended_ms = contended_ms;
 	/* having met other sessions, it grows back gently */
 	if (contended && seen)

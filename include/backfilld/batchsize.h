@@ -26,6 +26,7 @@ struct batchsize {
 	int hold;     /* successful batches left before growing again */
 	int cautious; /* a timeout, a cut or contention seen: no more fast growth */
 	int contended;        /* sessions wait on the batches: aim at contended_ms */
+	int presumed;         /* contended only by presumption (the start of a run) */
 	int64_t contended_ms; /* the target while contended (when below target_ms) */
 	/* sessions have waited on the batches: the target stays at most
 	 * BATCHSIZE_WAITED_FACTOR * contended_ms */
@@ -45,7 +46,8 @@ void batchsize_success(struct batchsize *b, int full, double ms);
  * as a batch takes, so batches get shorter. seen is 1 when the contention was
  * measured (a session waited behind a batch, a replica lags), 0 when it is only
  * presumed (the start of a run, before the samples have shown nobody waiting):
- * only measured contention stops the fast growth. */
+ * only measured contention stops the fast growth, and while it is presumed a cut
+ * does not either (at 50 ms, a commit's fsync stall alone can double a batch). */
 void batchsize_contention(struct batchsize *b, int contended, int64_t contended_ms, int seen);
 /* Sessions have waited on the batches' locks in this run: from now on the target
  * is at most BATCHSIZE_WAITED_FACTOR * contended_ms, also once nobody waits; on a

@@ -158,6 +158,17 @@ static void test_presumed_contention_keeps_fast_growth(void **state)
 	int64_t prev = b.size;
 	batchsize_success(&b, 1, (double)b.size * 0.01);
 	assert_int_equal(b.size, prev * 2 + 1);
+	/* a stall that cuts a batch while contention is only presumed: still fast after */
+	batchsize_init(&b, 5000, 100, 50000, 500);
+	batchsize_contention(&b, 1, 50, 0);
+	batchsize_success(&b, 1, 150.0);
+	assert_int_equal(b.size, 1666);
+	batchsize_contention(&b, 0, 50, 0);
+	for (int i = 0; i < BATCHSIZE_HOLD_AFTER_CUT; i++)
+		batchsize_success(&b, 1, (double)b.size * 0.01);
+	prev = b.size;
+	batchsize_success(&b, 1, (double)b.size * 0.01);
+	assert_int_equal(b.size, prev * 2 + 1);
 	/* measured contention is different: gently after it */
 	batchsize_init(&b, 1000, 100, 50000, 500);
 	batchsize_contention(&b, 1, 50, 1);
