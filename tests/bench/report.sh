@@ -94,7 +94,7 @@ sort -t $'\t' -k1,1 -k3,3 -k4,4 -k5,5 -k6,6g "$1" | awk -F '\t' '
 				cpu = get(e, "backfilld", "idle", "daemon_cpu_s")
 				dbcpu = get(e, "backfilld", "idle", "db_cpu_s")
 				sp99 = get(e, "backfilld", "idle", "status_p99_ms")
-				printf "\nbackfilld itself (unloaded run): peak RSS %s MiB, of which its own memory (anonymous: heap and stacks) %s MiB and the rest pages of the shared libraries (the job's client library and what it pulls in: TLS, Kerberos, LDAP; libc); CPU %s s, %s%% of the database'"'"'s %s s; ", \
+				printf "\nbackfilld itself (unloaded run): peak RSS %s MiB, of which its own memory (anonymous: heap and stacks) %s MiB and the rest pages of the shared libraries (the job'"'"'s client library and what it pulls in: TLS, Kerberos, LDAP; libc); CPU %s s, %s%% of the database'"'"'s %s s; ", \
 					num(rss, 1), num(anon, 1), num(cpu, 2), (dbcpu > 0 ? num(100 * cpu / dbcpu, 1) : "–"), num(dbcpu, 1)
 				printf "`status` round trip p50 %s ms, p99 %s ms (%s requests while it ran); ", \
 					cell(e, "backfilld", "idle", "status_p50_ms", 2), num(sp99, 2), \
