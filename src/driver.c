@@ -27,11 +27,6 @@ static struct {
 	[CONFIG_DRIVER_MYSQL] = { "backfilld-mysql.so", DRIVER_ENTRY_MYSQL, NULL },
 };
 
-const char *driver_module(enum config_driver driver)
-{
-	return drivers[driver].file;
-}
-
 /* The directory of the running executable, without the trailing slash. */
 static int exe_dir(char *dir, size_t len)
 {

@@ -15,9 +15,6 @@
 struct db;
 struct ev_loop;
 
-/* The module's file name, e.g. "backfilld-postgres.so". */
-const char *driver_module(enum config_driver driver);
-
 /* Loads the driver's module unless loaded: from the directory of the running
  * executable (a build tree), then from DRIVER_DIR relative to it (an installed
  * tree: bin/../lib/backfilld). 0, or -1 with the paths tried and the loader's

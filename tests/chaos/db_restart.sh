@@ -18,16 +18,12 @@ db_restart_primary() {
 }
 
 scenario_db_restart() {
-	local i mode t0 pid owner b delay
+	local i mode t0 delay
 	local -a modes=(fast immediate)
 	it_my && modes=(clean kill)
 	ch_fresh_table "$CH_ROWS_N"
 	ch_config "$IT_DIR/job.yaml" replica "$(ch_batch_yaml)"
-	CH_LOG=$IT_DIR/run.log
-	it_start "$CH_LOG" run -c "$IT_DIR/job.yaml"
-	pid=$IT_PID
-	owner="$(uname -n):$pid"
-	ch_wait_batches 60 5
+	ch_start
 	for ((i = 1; i <= CH_DB_RESTARTS; i++)); do
 		# a random instant while batches run
 		ch_rand delay 100 1500
@@ -39,17 +35,10 @@ scenario_db_restart() {
 		CH_FAULTS=$i
 		ch_note
 		# the same process reconnects by itself
-		ch_wait_log 120 "reconnected: resuming at cursor" "$i"
-		CH_RECONNECTS=$(ch_count_log "reconnected: resuming at cursor")
-		ch_note
-		b=$(ch_batches)
-		ch_wait_batches 120 $((b + 5))
+		ch_wait_reconnect 120 "$i" 5
 		ch_log "restart $i ($mode): back to batches after $((SECONDS - t0)) s"
 		ch_pause_check "after restart $i ($mode)"
 		ch_app_write
 	done
-	ch_wait_exit 600
-	it_eq "$(ch_count_log "reconnected: resuming at cursor")" "$CH_DB_RESTARTS" "reconnects logged"
-	it_eq "$(it_ckpt owner)" "$owner" "the checkpoint's owner (the same process throughout)"
-	ch_final_check
+	ch_finish_same_process "$CH_DB_RESTARTS"
 }

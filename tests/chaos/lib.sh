@@ -27,6 +27,7 @@ CH_MISMATCHES=0
 CH_HW=0      # the largest id of the fresh table: the job's high-water mark
 CH_APP=0     # rows the application inserted above the high-water mark
 CH_LOG=""    # the daemon log the scenario watches (its tail goes with a failure)
+CH_OWNER=""  # host:pid of the daemon ch_start started, as its checkpoint row names it
 
 # ch_note: write the counters for the summary line
 ch_note() {
@@ -178,22 +179,43 @@ ch_batch_yaml() {
 		"$size" $((size / 4)) "$size"
 }
 
+# ch_start: start the job's daemon (log: $IT_DIR/run.log) and wait for its first
+# batches; CH_OWNER is the owner it writes into the checkpoint row
+ch_start() {
+	CH_LOG=$IT_DIR/run.log
+	it_start "$CH_LOG" run -c "$IT_DIR/job.yaml"
+	CH_OWNER="$(uname -n):$IT_PID"
+	ch_wait_batches 60 5
+}
+
+# ch_wait_reconnect SECONDS N BATCHES: wait for the daemon's Nth reconnect, count it,
+# then for BATCHES more batches
+ch_wait_reconnect() {
+	local b
+	ch_wait_log "$1" "reconnected: resuming at cursor" "$2"
+	CH_RECONNECTS=$(ch_count_log "reconnected: resuming at cursor")
+	ch_note
+	b=$(ch_batches)
+	ch_wait_batches "$1" $((b + $3))
+}
+
+# ch_finish_same_process N: the daemon started by ch_start finishes, having
+# reconnected N times, still the checkpoint's owner; then the final check
+ch_finish_same_process() {
+	ch_wait_exit 600
+	it_eq "$(ch_count_log "reconnected: resuming at cursor")" "$1" "reconnects logged"
+	it_eq "$(it_ckpt owner)" "$CH_OWNER" "the checkpoint's owner (the same process throughout)"
+	ch_final_check
+}
+
 # ch_config FILE THROTTLE EXTRA: the job's YAML; THROTTLE is off (no throttle at
 # all) or replica (max_replication_lag against the replica, lock waits on the
 # primary: the daemon has a heartbeat writer, a probe and a replica connection);
 # EXTRA is more YAML (the batch: section).
 ch_config() {
-	local file=$1 throttle=$2 extra=$3 replica
+	local file=$1 throttle=$2 extra=$3
 	it_config "$file" "$extra"
 	[[ "$throttle" == replica ]] || return 0
-	if it_pg; then
-		replica="    - dsn: \"host=$BACKFILLD_PG_HOST port=$BACKFILLD_PG_REPLICA_PORT dbname=$IT_DB user=$BACKFILLD_PG_USER\""
-	else
-		replica="    - host: $BACKFILLD_MY_HOST
-      port: $BACKFILLD_MY_REPLICA_PORT
-      user: $BACKFILLD_MY_USER
-      database: $IT_DB"
-	fi
 	# it_config's throttle: section (everything off) makes way for this one
 	sed -i -e '/^throttle:/,/^status:/{/^status:/!d}' "$file"
 	cat >>"$file" <<YAML
@@ -202,22 +224,11 @@ throttle:
   check_interval: 250ms
   max_lock_waits: 5
   replicas:
-$replica
+$(it_replica_yaml)
 YAML
 }
 
 # --- the replica ------------------------------------------------------------------------------
-
-# ch_replica_sql SQL: as admin on the replica
-ch_replica_sql() {
-	if it_pg; then
-		"$BACKFILLD_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$BACKFILLD_PG_HOST" \
-			-p "$BACKFILLD_PG_REPLICA_PORT" -U "$BACKFILLD_PG_ADMIN" -d postgres -c "$1"
-	else
-		"$BACKFILLD_MY_BIN/mariadb" --no-defaults --connect-timeout=5 -N -B \
-			-S "$BACKFILLD_MY_REPLICA_SOCKET" -u "$BACKFILLD_MY_ADMIN" -e "$1"
-	fi
-}
 
 # ch_replica_caught_up SECONDS: wait until the replica replicates and has applied
 # everything the primary had written when asked
@@ -225,13 +236,13 @@ ch_replica_caught_up() {
 	local deadline=$((SECONDS + $1)) pos
 	if it_pg; then
 		pos=$(it_admin_sql_db postgres "SELECT pg_current_wal_lsn()") || return 1
-		until [[ "$(ch_replica_sql "SELECT pg_last_wal_replay_lsn() >= '$pos'" 2>/dev/null)" == t ]]; do
+		until [[ "$(it_replica_sql "SELECT pg_last_wal_replay_lsn() >= '$pos'" 2>/dev/null)" == t ]]; do
 			((SECONDS < deadline)) || return 1
 			sleep 0.1
 		done
 	else
 		pos=$(it_admin_sql_db mysql "SELECT @@gtid_binlog_pos") || return 1
-		[[ "$(ch_replica_sql "SELECT MASTER_GTID_WAIT('$pos', $1)" 2>/dev/null)" == 0 ]]
+		[[ "$(it_replica_sql "SELECT MASTER_GTID_WAIT('$pos', $1)" 2>/dev/null)" == 0 ]]
 	fi
 }
 

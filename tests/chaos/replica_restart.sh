@@ -34,9 +34,7 @@ scenario_replica_restart() {
 	fi
 	ch_fresh_table "$CH_ROWS_N"
 	ch_config "$IT_DIR/job.yaml" replica "$(ch_batch_yaml)"
-	CH_LOG=$IT_DIR/run.log
-	it_start "$CH_LOG" run -c "$IT_DIR/job.yaml"
-	ch_wait_batches 60 5
+	ch_start
 	for ((i = 1; i <= CH_REPLICA_RESTARTS; i++)); do
 		ch_rand delay 100 1500
 		ch_ms_sleep "$delay"

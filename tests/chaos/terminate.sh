@@ -38,7 +38,7 @@ terminate_sizes() {
 }
 
 scenario_terminate() {
-	local i n pid owner b delay where small big every=$((CH_TERMINATES / 5))
+	local i n b delay where small big every=$((CH_TERMINATES / 5))
 	ch_fresh_table "$CH_ROWS_N"
 	# 100 batches per termination: each takes about 20 (the random instant, the
 	# reconnect, 3 batches), the big batches take their share, and the job goes on
@@ -48,11 +48,7 @@ scenario_terminate() {
 	# a big batch: 50,000 rows (the default batch.max_size), a 20th of smaller tables
 	big=$((CH_ROWS_N / 20))
 	((big <= 50000)) || big=50000
-	CH_LOG=$IT_DIR/run.log
-	it_start "$CH_LOG" run -c "$IT_DIR/job.yaml"
-	pid=$IT_PID
-	owner="$(uname -n):$pid"
-	ch_wait_batches 60 5
+	ch_start
 	for ((i = 1; i <= CH_TERMINATES; i++)); do
 		if ((i % every == 0)); then
 			# once the batch in flight has committed, every batch is big
@@ -73,16 +69,9 @@ scenario_terminate() {
 		CH_FAULTS=$i
 		ch_note
 		((i % every != 0)) || terminate_sizes "$((small / 4))" "$small" "$small"
-		ch_wait_log 60 "reconnected: resuming at cursor" "$i"
-		CH_RECONNECTS=$(ch_count_log "reconnected: resuming at cursor")
-		ch_note
-		b=$(ch_batches)
-		ch_wait_batches 60 $((b + 3))
+		ch_wait_reconnect 60 "$i" 3
 		ch_pause_check "after termination $i ($where, $n sessions)"
 		ch_app_write
 	done
-	ch_wait_exit 600
-	it_eq "$(ch_count_log "reconnected: resuming at cursor")" "$CH_TERMINATES" "reconnects logged"
-	it_eq "$(it_ckpt owner)" "$owner" "the checkpoint's owner (the same process throughout)"
-	ch_final_check
+	ch_finish_same_process "$CH_TERMINATES"
 }

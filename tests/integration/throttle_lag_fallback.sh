@@ -10,12 +10,8 @@ source "$(dirname "$0")/../lib/itest.sh"
 it_setup throttle_lag_fallback
 sock=$IT_DIR/status.sock
 
-replica_admin() {
-	"$BACKFILLD_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$BACKFILLD_PG_HOST" \
-		-p "$BACKFILLD_PG_REPLICA_PORT" -U "$BACKFILLD_PG_ADMIN" -d postgres -c "$1"
-}
 on_exit() {
-	replica_admin "SELECT pg_wal_replay_resume()" >/dev/null 2>&1
+	it_replica_sql "SELECT pg_wal_replay_resume()" >/dev/null 2>&1
 	it_cleanup
 }
 trap on_exit EXIT
@@ -31,7 +27,7 @@ grep -q '^  max_replication_lag: 1s$' "$IT_DIR/job.yaml" || it_fail "job file no
 it_start "$IT_DIR/run.log" run -c "$IT_DIR/job.yaml"
 it_wait_sql 20 "SELECT batches_done > 2 FROM backfilld_checkpoint" "$IT_T"
 
-replica_admin "SELECT pg_wal_replay_pause()" >/dev/null || it_fail "cannot pause replay"
+it_replica_sql "SELECT pg_wal_replay_pause()" >/dev/null || it_fail "cannot pause replay"
 it_wait_sql 15 "SELECT state FROM backfilld_checkpoint" throttled
 it_contains "$IT_DIR/run.log" "throttled: replication_lag" "lag throttle logged"
 it_contains "$IT_DIR/run.log" "on pg_stat_replication (" "measured by pg_stat_replication"
@@ -46,7 +42,7 @@ b1=$(it_ckpt batches_done)
 sleep 2
 it_eq "$(it_ckpt batches_done)" "$b1" "batches committed while the replica's replay is paused"
 
-replica_admin "SELECT pg_wal_replay_resume()" >/dev/null || it_fail "cannot resume replay"
+it_replica_sql "SELECT pg_wal_replay_resume()" >/dev/null || it_fail "cannot resume replay"
 it_wait_file 15 "$IT_DIR/run.log" "throttle released"
 wait "$IT_PID"
 it_eq "$?" 0 "run exit status"

@@ -116,14 +116,7 @@ unreachable_re="^replica ${replica_host//./\\.}:$replica_port unreachable: .+"
 
 # --- the job ------------------------------------------------------------------------------
 it_items_matched 30000 97
-if it_pg; then
-	replica="    - dsn: \"host=$replica_host port=$replica_port dbname=$IT_DB user=$BACKFILLD_PG_USER\""
-else
-	replica="    - host: $replica_host
-      port: $replica_port
-      user: $BACKFILLD_MY_USER
-      database: $IT_DB"
-fi
+replica=$(it_replica_yaml "$replica_port")
 it_config "$IT_DIR/job.yaml" "batch:
   size: 500
   min_size: 100

@@ -15,23 +15,13 @@ sock=$IT_DIR/status.sock
 MAX_LAG_MS=1000 CHECK_MS=250 SLEEP_MS=100 PROBE_MS=100
 
 # --- helpers -----------------------------------------------------------------------
-# replica_admin SQL: as the administrator on the replica
-replica_admin() {
-	if it_pg; then
-		"$BACKFILLD_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$BACKFILLD_PG_HOST" \
-			-p "$BACKFILLD_PG_REPLICA_PORT" -U "$BACKFILLD_PG_ADMIN" -d postgres -c "$1"
-	else
-		"$BACKFILLD_MY_BIN/mariadb" --no-defaults --connect-timeout=10 -N -B \
-			-S "$BACKFILLD_MY_REPLICA_SOCKET" -u "$BACKFILLD_MY_ADMIN" -e "$1"
-	fi
-}
 replica_stop_apply() {
-	if it_pg; then replica_admin "SELECT pg_wal_replay_pause()" >/dev/null
-	else replica_admin "STOP SLAVE SQL_THREAD"; fi
+	if it_pg; then it_replica_sql "SELECT pg_wal_replay_pause()" >/dev/null
+	else it_replica_sql "STOP SLAVE SQL_THREAD"; fi
 }
 replica_start_apply() {
-	if it_pg; then replica_admin "SELECT pg_wal_replay_resume()" >/dev/null
-	else replica_admin "START SLAVE SQL_THREAD"; fi
+	if it_pg; then it_replica_sql "SELECT pg_wal_replay_resume()" >/dev/null
+	else it_replica_sql "START SLAVE SQL_THREAD"; fi
 }
 # the replica streams and has applied everything the primary had written when asked
 replica_caught_up() {
@@ -42,7 +32,7 @@ replica_caught_up() {
 			WHERE state = 'streaming' AND replay_lsn >= '$pos'")" =~ ^[1-9] ]]
 	else
 		pos=$(it_admin_sql_db mysql "SELECT @@gtid_binlog_pos") || return 1
-		[[ "$(replica_admin "SELECT MASTER_GTID_WAIT('$pos', 0)")" == 0 ]]
+		[[ "$(it_replica_sql "SELECT MASTER_GTID_WAIT('$pos', 0)")" == 0 ]]
 	fi
 }
 wait_caught_up() {
@@ -74,14 +64,10 @@ wait_caught_up 30 || it_fail "the replica has not caught up with the primary bef
 it_items_matched 40000 97
 if it_pg; then
 	replica_host=$BACKFILLD_PG_HOST replica_port=$BACKFILLD_PG_REPLICA_PORT
-	replica="    - dsn: \"host=$replica_host port=$replica_port dbname=$IT_DB user=$BACKFILLD_PG_USER\""
 else
 	replica_host=$BACKFILLD_MY_HOST replica_port=$BACKFILLD_MY_REPLICA_PORT
-	replica="    - host: $replica_host
-      port: $replica_port
-      user: $BACKFILLD_MY_USER
-      database: $IT_DB"
 fi
+replica=$(it_replica_yaml)
 it_config "$IT_DIR/job.yaml" "batch:
   size: 500
   min_size: 100

@@ -214,6 +214,29 @@ it_db_yaml() {
 	fi
 }
 
+# it_replica_yaml [PORT]: the lines of one throttle.replicas entry that reach $IT_DB on
+# the replica (PORT, when given, replaces the replica's port).
+it_replica_yaml() {
+	if it_pg; then
+		printf '    - dsn: "host=%s port=%s dbname=%s user=%s"\n' \
+			"$BACKFILLD_PG_HOST" "${1:-$BACKFILLD_PG_REPLICA_PORT}" "$IT_DB" "$BACKFILLD_PG_USER"
+	else
+		printf '    - host: %s\n      port: %s\n      user: %s\n      database: %s\n' \
+			"$BACKFILLD_MY_HOST" "${1:-$BACKFILLD_MY_REPLICA_PORT}" "$BACKFILLD_MY_USER" "$IT_DB"
+	fi
+}
+
+# it_replica_sql SQL: as the administrator on the replica
+it_replica_sql() {
+	if it_pg; then
+		"$BACKFILLD_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$BACKFILLD_PG_HOST" \
+			-p "$BACKFILLD_PG_REPLICA_PORT" -U "$BACKFILLD_PG_ADMIN" -d postgres -c "$1"
+	else
+		"$BACKFILLD_MY_BIN/mariadb" --no-defaults --connect-timeout=10 -N -B \
+			-S "$BACKFILLD_MY_REPLICA_SOCKET" -u "$BACKFILLD_MY_ADMIN" -e "$1"
+	fi
+}
+
 # it_config FILE [EXTRA_YAML]: a job on items(id) setting new_status = old_status.
 it_config() {
 	local file=$1 extra=${2:-}
