@@ -89,12 +89,6 @@ int64_t batchsize_target(const struct batchsize *b)
 
 void batchsize_contention(struct batchsize *b, int contended, int64_t contended_ms, int seen)
 {
-	/* the start's presumption has ended without anyone seen waiting: the larger
-	 * batches are probes, since a few batches of the contended size show few
-	 * waits; the samples must get to see a wait before a batch runs far past
-	 * contended_ms */
-	if (b->presumed && !contended)
-		b->cautious = 1;
 	b->contended = contended;
 	b->presumed = contended && !seen;
 	b->contended_ms = contended_ms;

@@ -46,11 +46,8 @@ void batchsize_success(struct batchsize *b, int full, double ms);
  * as a batch takes, so batches get shorter. seen is 1 when the contention was
  * measured (a session waited behind a batch, a replica lags), 0 when it is only
  * presumed (the start of a run, before the samples have shown nobody waiting):
- * while it is presumed, only measured contention stops the fast growth (a cut
- * does not: at 50 ms, a commit's fsync stall alone can double a batch); when the
- * presumption ends, growth goes on gently (+25% a batch), so that a wait the
- * small batches did not show is seen before a batch takes many times
- * contended_ms. */
+ * only measured contention stops the fast growth, and while it is presumed a cut
+ * does not either (at 50 ms, a commit's fsync stall alone can double a batch). */
 void batchsize_contention(struct batchsize *b, int contended, int64_t contended_ms, int seen);
 /* Sessions have waited on the batches' locks in this run: from now on the target
  * is at most BATCHSIZE_WAITED_FACTOR * contended_ms, also once nobody waits; on a

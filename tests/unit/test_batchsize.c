@@ -152,27 +152,22 @@ static void test_presumed_contention_keeps_fast_growth(void **state)
 	for (int i = 0; i < 10; i++)
 		batchsize_success(&b, 1, (double)b.size * 0.01);
 	assert_true(b.size >= 4000 && b.size <= 5000);
-	/* the samples showed nobody waiting: back to 500 ms, but gently (+25% a batch),
-	 * so that the samples can see a wait before a batch takes 500 ms */
+	/* the samples showed nobody waiting: back to 500 ms, doubling again */
 	batchsize_contention(&b, 0, 50, 0);
 	assert_int_equal(batchsize_target(&b), 500);
 	int64_t prev = b.size;
 	batchsize_success(&b, 1, (double)b.size * 0.01);
-	assert_int_equal(b.size, prev * 5 / 4 + 1);
-	/* unloaded, it still gets to the largest size within a dozen batches */
-	for (int i = 0; i < 12; i++)
-		batchsize_success(&b, 1, (double)b.size * 0.007);
-	assert_int_equal(b.size, 50000);
-	/* a stall that cuts a batch while contention is only presumed: still fast
-	 * after it, while the presumption lasts (0.005 ms a row: 1666 rows take 8 ms) */
+	assert_int_equal(b.size, prev * 2 + 1);
+	/* a stall that cuts a batch while contention is only presumed: still fast after */
 	batchsize_init(&b, 5000, 100, 50000, 500);
 	batchsize_contention(&b, 1, 50, 0);
 	batchsize_success(&b, 1, 150.0);
 	assert_int_equal(b.size, 1666);
+	batchsize_contention(&b, 0, 50, 0);
 	for (int i = 0; i < BATCHSIZE_HOLD_AFTER_CUT; i++)
-		batchsize_success(&b, 1, (double)b.size * 0.005);
+		batchsize_success(&b, 1, (double)b.size * 0.01);
 	prev = b.size;
-	batchsize_success(&b, 1, (double)b.size * 0.005);
+	batchsize_success(&b, 1, (double)b.size * 0.01);
 	assert_int_equal(b.size, prev * 2 + 1);
 	/* measured contention is different: gently after it */
 	batchsize_init(&b, 1000, 100, 50000, 500);
