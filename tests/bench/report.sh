@@ -41,6 +41,7 @@ sort -t $'\t' -k1,1 -k3,3 -k4,4 -k5,5 -k6,6g "$1" | awk -F '\t' '
 		if (m == "update") return "single `UPDATE … WHERE dst IS NULL`"
 		if (m == "shell") return "shell loop, one `" (e == "postgres" ? "psql" : "mariadb") "` per 1,000 keys"
 		if (m == "dbloop") return (e == "postgres" ? "PL/pgSQL procedure" : "stored procedure") ", COMMIT per 1,000 keys"
+		if (m == "dbloop_max") return "the same, COMMIT per 50,000 keys (backfilld'"'"'s batch size)"
 		if (m == "backfilld") return "**backfilld**, default settings"
 		if (m == "backfilld_lag") return "**backfilld**, `max_replication_lag: 1s`, slowed replica"
 		if (m == "alone") return "foreground workload alone"
@@ -53,8 +54,8 @@ sort -t $'\t' -k1,1 -k3,3 -k4,4 -k5,5 -k6,6g "$1" | awk -F '\t' '
 	END {
 		if ("postgres" in seen) order[++ne] = "postgres"
 		if ("mysql" in seen) order[++ne] = "mysql"
-		split("update shell dbloop backfilld", unloaded, " ")
-		split("alone update shell dbloop backfilld alone_slowed backfilld_lag", loaded, " ")
+		split("update shell dbloop dbloop_max backfilld", unloaded, " ")
+		split("alone update shell dbloop dbloop_max backfilld alone_slowed backfilld_lag", loaded, " ")
 		printf "Rows: %s; medians of %s repetitions; %s.\n", thousands(rows), reps, host
 		for (i = 1; i <= ne; i++) {
 			e = order[i]
@@ -63,7 +64,7 @@ sort -t $'\t' -k1,1 -k3,3 -k4,4 -k5,5 -k6,6g "$1" | awk -F '\t' '
 			print "Unloaded:\n"
 			print "| method | rows/s | × single UPDATE | seconds | max replica lag (s) | database CPU (s) |"
 			print "|---|---:|---:|---:|---:|---:|"
-			for (j = 1; j <= 4; j++) {
+			for (j = 1; j <= 5; j++) {
 				m = unloaded[j]
 				if (!has(e, m, "idle", "rows_per_s")) continue
 				r = get(e, m, "idle", "rows_per_s")
@@ -74,7 +75,7 @@ sort -t $'\t' -k1,1 -k3,3 -k4,4 -k5,5 -k6,6g "$1" | awk -F '\t' '
 			print "\nUnder the foreground workload (4 clients; single-row UPDATE + SELECT by random key):\n"
 			print "| method | rows/s | × unloaded single UPDATE | foreground TPS | × alone | p50 (ms) | p99 (ms) | × alone | max (ms) | max replica lag (s) |"
 			print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-			for (j = 1; j <= 7; j++) {
+			for (j = 1; j <= 8; j++) {
 				m = loaded[j]
 				if (!has(e, m, "fg", "fg_tps")) continue
 				alone = (m == "backfilld_lag" || m == "alone_slowed") ? "alone_slowed" : "alone"
@@ -105,6 +106,10 @@ sort -t $'\t' -k1,1 -k3,3 -k4,4 -k5,5 -k6,6g "$1" | awk -F '\t' '
 			if (has(e, "backfilld", "idle", "rows_per_s") && base > 0) {
 				r = get(e, "backfilld", "idle", "rows_per_s") / base
 				target(r >= 0.90, "unloaded, backfilld ≥ 0.90× the single UPDATE", num(r, 2) "×")
+				if (has(e, "dbloop_max", "idle", "rows_per_s"))
+					printf "  (batches of its size, with no client at all, reach %s the single UPDATE; backfilld reaches %s of them)\n", \
+						ratio(get(e, "dbloop_max", "idle", "rows_per_s"), base), \
+						ratio(get(e, "backfilld", "idle", "rows_per_s"), get(e, "dbloop_max", "idle", "rows_per_s"))
 			}
 			if (has(e, "backfilld", "fg", "fg_tps") && has(e, "alone", "fg", "fg_tps")) {
 				r = get(e, "backfilld", "fg", "fg_tps") / get(e, "alone", "fg", "fg_tps")

@@ -8,7 +8,8 @@
 #   --rows N       rows in the table (default 1000000; 10000000 works)
 #   --engine E     postgres, mysql or both (default both)
 #   --reps N       repetitions of every measurement; the table shows medians (default 3)
-#   --methods L    comma-separated subset of: update,shell,dbloop,backfilld,backfilld_lag
+#   --methods L    comma-separated subset of:
+#                  update,shell,dbloop,dbloop_max,backfilld,backfilld_lag
 #   --window S     seconds the foreground workload is measured alone (default 10)
 #   --yaml TEXT    YAML appended to backfilld's job (e.g. "batch: {target_time: 200ms}";
 #                  not a throttle: section with backfilld_lag, which writes its own)
@@ -21,6 +22,9 @@
 #   update        one UPDATE bench SET dst = src WHERE dst IS NULL
 #   shell         a shell loop of batches of 1,000 keys, one client process per batch
 #   dbloop        a PL/pgSQL procedure / MariaDB stored procedure, COMMIT per 1,000 keys
+#   dbloop_max    the same procedure with COMMIT per 50,000 keys (backfilld's default
+#                 max_size): what batches of backfilld's size cost the engine itself,
+#                 with no client, no bound query and no checkpoint
 #   backfilld     backfilld run with default settings
 #   backfilld_lag backfilld with max_replication_lag: 1s against the replica, while the
 #                 replica is slowed (its replay runs only part of the time)
@@ -35,7 +39,7 @@
 # that leaves a wrong table, a tool that does not run) make the exit status non-zero.
 set -euo pipefail
 
-usage() { sed -n '2,35s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,39s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 die() {
 	echo "bench: $*" >&2
 	exit 1
@@ -44,7 +48,7 @@ die() {
 rows=1000000
 engines=(postgres mysql)
 reps=3
-methods=update,shell,dbloop,backfilld,backfilld_lag
+methods=update,shell,dbloop,dbloop_max,backfilld,backfilld_lag
 window=10
 out=build/bench/results
 job_yaml=""
@@ -83,7 +87,7 @@ done
 [[ "$window" =~ ^[0-9]+$ ]] && ((window >= 2)) || die "--window: seconds >= 2, not '$window'"
 IFS=, read -r -a method_list <<<"$methods"
 for m in "${method_list[@]}"; do
-	[[ "$m" =~ ^(update|shell|dbloop|backfilld|backfilld_lag)$ ]] || die "--methods: unknown method '$m'"
+	[[ "$m" =~ ^(update|shell|dbloop|dbloop_max|backfilld|backfilld_lag)$ ]] || die "--methods: unknown method '$m'"
 done
 has_method() { [[ ",$methods," == *",$1,"* ]]; }
 
@@ -451,6 +455,8 @@ method_shell() {
 }
 
 method_dbloop() { b_sql "CALL bench_loop(1000)" >/dev/null; }
+# batches of backfilld's default batch.max_size (config.c), in the database itself
+method_dbloop_max() { b_sql "CALL bench_loop(50000)" >/dev/null; }
 
 # backfilld_job FILE [EXTRA_YAML]: the job, with only the required keys set
 backfilld_job() {
@@ -605,7 +611,7 @@ for engine in "${engines[@]}"; do
 	setup_database
 	for ((rep = 1; rep <= reps; rep++)); do
 		measure_alone "$rep" 0
-		for m in update shell dbloop backfilld; do
+		for m in update shell dbloop dbloop_max backfilld; do
 			has_method "$m" || continue
 			measure "$rep" "$m" idle
 			measure "$rep" "$m" fg
