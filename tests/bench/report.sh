@@ -118,8 +118,10 @@ sort -t $'\t' -k1,1 -k3,3 -k4,4 -k5,5 -k6,6g "$1" | awk -F '\t' '
 				target(x <= 100, "foreground max latency ≤ 100 ms", num(x, 1) " ms")
 				r = get(e, "backfilld", "fg", "fg_p99_ms") / get(e, "alone", "fg", "fg_p99_ms")
 				target(r <= 1.5, "foreground p99 ≤ 1.5× alone", num(r, 2) "×")
-				r = get(e, "backfilld", "fg", "rows_per_s") / base
-				target(r >= 0.50, "under the workload, backfilld ≥ 0.50× the unloaded single UPDATE", num(r, 2) "×")
+				if (base > 0) {
+					r = get(e, "backfilld", "fg", "rows_per_s") / base
+					target(r >= 0.50, "under the workload, backfilld ≥ 0.50× the unloaded single UPDATE", num(r, 2) "×")
+				}
 			}
 			if (has(e, "backfilld_lag", "fg", "max_lag_s") && has(e, "alone_slowed", "fg", "max_lag_s")) {
 				x = get(e, "backfilld_lag", "fg", "max_lag_s"); a = get(e, "alone_slowed", "fg", "max_lag_s")
