@@ -24,7 +24,7 @@
 #   dbloop        a PL/pgSQL procedure / MariaDB stored procedure, COMMIT per 1,000 keys
 #   dbloop_max    the same procedure with COMMIT per 50,000 keys (backfilld's default
 #                 max_size): what batches of backfilld's size cost the engine itself,
-#                 with no client, no bound query and no checkpoint
+#                 with no client round trips and no checkpoint row
 #   backfilld     backfilld run with default settings
 #   backfilld_lag backfilld with max_replication_lag: 1s against the replica, while the
 #                 replica is slowed (its replay runs only part of the time)
