@@ -25,10 +25,23 @@ no_secret() {
 	fi
 }
 
+# The checkpoint row outlives each run: a run is under way once it has taken the
+# row over and added batches to those done before it. done_before is read before
+# each start (no row yet before the first).
+done_before=0
+note_done_before() {
+	done_before=$(it_sql "SELECT batches_done FROM backfilld_checkpoint WHERE job = '$IT_NAME'" 2>/dev/null) ||
+		done_before=0
+	done_before=${done_before:-0}
+}
+wait_this_run() {
+	it_wait_ckpt 20 "state = 'running' AND batches_done > $done_before + 1" "$IT_T"
+}
+
 # while_running NAME: the daemon IT_PID is running NAME's job; check what it shows
 while_running() {
 	local name=$1 pid=$IT_PID
-	it_wait_ckpt 20 "batches_done > 1" "$IT_T"
+	wait_this_run
 	it_alive "$pid" || it_fail "$name: the daemon ended early: $(tail -n 3 "$IT_DIR/$name.log")"
 	tr '\0' ' ' <"/proc/$pid/cmdline" >"$IT_DIR/$name.cmdline"
 	it_contains "$IT_DIR/$name.cmdline" "run -c $IT_DIR/$name.yaml" "$name: cmdline read"
@@ -75,6 +88,7 @@ while_running file
 
 # --- BACKFILLD_PASSWORD, log as json at debug level: the environment forgets it ----------
 it_sql "UPDATE backfilld_checkpoint SET state = 'stopped'" >/dev/null
+note_done_before
 job_yaml "$IT_DIR/env.yaml" json
 BACKFILLD_PASSWORD=$password RUNTIME_DIRECTORY=$IT_DIR it_start "$IT_DIR/env.log" run -c "$IT_DIR/env.yaml"
 while_running env
@@ -135,10 +149,11 @@ else
 	sock=$IT_DIR/status.sock
 fi
 it_sql "UPDATE backfilld_checkpoint SET state = 'stopped'" >/dev/null
+note_done_before
 BACKFILLD_PASSWORD=$password "${as_user[@]}" "$bin" run -c "$IT_DIR/nobody/job.yaml" >"$IT_DIR/nobody.out" 2>"$IT_DIR/nobody.log" &
 IT_PID=$!
 IT_PIDS+=("$IT_PID")
-it_wait_ckpt 20 "batches_done > 1" "$IT_T"
+wait_this_run
 # the daemon itself under that pid (setpriv execs it)
 it_contains <(tr '\0' ' ' <"/proc/$IT_PID/cmdline") "$bin run" "the daemon's cmdline"
 IT_CHECKS=$((IT_CHECKS + 1))
