@@ -54,8 +54,8 @@ sort -t $'\t' -k1,1 -k3,3 -k4,4 -k5,5 -k6,6g "$1" | awk -F '\t' '
 	END {
 		if ("postgres" in seen) order[++ne] = "postgres"
 		if ("mysql" in seen) order[++ne] = "mysql"
-		split("update shell dbloop dbloop_max backfilld", unloaded, " ")
-		split("alone update shell dbloop dbloop_max backfilld alone_slowed backfilld_lag", loaded, " ")
+		nu = split("update shell dbloop dbloop_max backfilld", unloaded, " ")
+		nl = split("alone update shell dbloop dbloop_max backfilld alone_slowed backfilld_lag", loaded, " ")
 		printf "Rows: %s; medians of %s repetitions; %s.\n", thousands(rows), reps, host
 		for (i = 1; i <= ne; i++) {
 			e = order[i]
@@ -64,7 +64,7 @@ sort -t $'\t' -k1,1 -k3,3 -k4,4 -k5,5 -k6,6g "$1" | awk -F '\t' '
 			print "Unloaded:\n"
 			print "| method | rows/s | × single UPDATE | seconds | max replica lag (s) | database CPU (s) |"
 			print "|---|---:|---:|---:|---:|---:|"
-			for (j = 1; j <= 5; j++) {
+			for (j = 1; j <= nu; j++) {
 				m = unloaded[j]
 				if (!has(e, m, "idle", "rows_per_s")) continue
 				r = get(e, m, "idle", "rows_per_s")
@@ -75,7 +75,7 @@ sort -t $'\t' -k1,1 -k3,3 -k4,4 -k5,5 -k6,6g "$1" | awk -F '\t' '
 			print "\nUnder the foreground workload (4 clients; single-row UPDATE + SELECT by random key):\n"
 			print "| method | rows/s | × unloaded single UPDATE | foreground TPS | × alone | p50 (ms) | p99 (ms) | × alone | max (ms) | max replica lag (s) |"
 			print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-			for (j = 1; j <= 8; j++) {
+			for (j = 1; j <= nl; j++) {
 				m = loaded[j]
 				if (!has(e, m, "fg", "fg_tps")) continue
 				alone = (m == "backfilld_lag" || m == "alone_slowed") ? "alone_slowed" : "alone"

@@ -48,7 +48,10 @@ die() {
 rows=1000000
 engines=(postgres mysql)
 reps=3
-methods=update,shell,dbloop,dbloop_max,backfilld,backfilld_lag
+# every method, in the order they run; backfilld_lag runs last, after the workload
+# alone with the replica slowed
+all_methods=(update shell dbloop dbloop_max backfilld backfilld_lag)
+methods=$(IFS=,; echo "${all_methods[*]}")
 window=10
 out=build/bench/results
 job_yaml=""
@@ -87,7 +90,9 @@ done
 [[ "$window" =~ ^[0-9]+$ ]] && ((window >= 2)) || die "--window: seconds >= 2, not '$window'"
 IFS=, read -r -a method_list <<<"$methods"
 for m in "${method_list[@]}"; do
-	[[ "$m" =~ ^(update|shell|dbloop|dbloop_max|backfilld|backfilld_lag)$ ]] || die "--methods: unknown method '$m'"
+	known=0
+	for k in "${all_methods[@]}"; do [[ "$k" != "$m" ]] || known=1; done
+	((known)) || die "--methods: unknown method '$m'"
 done
 has_method() { [[ ",$methods," == *",$1,"* ]]; }
 
@@ -611,7 +616,9 @@ for engine in "${engines[@]}"; do
 	setup_database
 	for ((rep = 1; rep <= reps; rep++)); do
 		measure_alone "$rep" 0
-		for m in update shell dbloop dbloop_max backfilld; do
+		for m in "${all_methods[@]}"; do
+			# backfilld_lag runs only under the workload, after it (below)
+			[[ "$m" != backfilld_lag ]] || continue
 			has_method "$m" || continue
 			measure "$rep" "$m" idle
 			measure "$rep" "$m" fg

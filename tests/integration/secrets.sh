@@ -25,14 +25,12 @@ no_secret() {
 	fi
 }
 
-# The checkpoint row outlives each run: a run is under way once it has taken the
-# row over and added batches to those done before it. done_before is read before
-# each start (no row yet before the first).
+# next_run: the checkpoint row outlives each run; hand it to the next one. A run is
+# under way once it has taken the row over and added batches to those done before.
 done_before=0
-note_done_before() {
-	done_before=$(it_sql "SELECT batches_done FROM backfilld_checkpoint WHERE job = '$IT_NAME'" 2>/dev/null) ||
-		done_before=0
-	done_before=${done_before:-0}
+next_run() {
+	it_sql "UPDATE backfilld_checkpoint SET state = 'stopped'" >/dev/null
+	done_before=$(it_ckpt batches_done)
 }
 wait_this_run() {
 	it_wait_ckpt 20 "state = 'running' AND batches_done > $done_before + 1" "$IT_T"
@@ -87,8 +85,7 @@ BACKFILLD_PASSWORD=$password RUNTIME_DIRECTORY=$IT_DIR it_start "$IT_DIR/file.lo
 while_running file
 
 # --- BACKFILLD_PASSWORD, log as json at debug level: the environment forgets it ----------
-it_sql "UPDATE backfilld_checkpoint SET state = 'stopped'" >/dev/null
-note_done_before
+next_run
 job_yaml "$IT_DIR/env.yaml" json
 BACKFILLD_PASSWORD=$password RUNTIME_DIRECTORY=$IT_DIR it_start "$IT_DIR/env.log" run -c "$IT_DIR/env.yaml"
 while_running env
@@ -148,8 +145,7 @@ else
 	job_yaml "$IT_DIR/nobody/job.yaml" text "$IT_DIR/password"
 	sock=$IT_DIR/status.sock
 fi
-it_sql "UPDATE backfilld_checkpoint SET state = 'stopped'" >/dev/null
-note_done_before
+next_run
 BACKFILLD_PASSWORD=$password "${as_user[@]}" "$bin" run -c "$IT_DIR/nobody/job.yaml" >"$IT_DIR/nobody.out" 2>"$IT_DIR/nobody.log" &
 IT_PID=$!
 IT_PIDS+=("$IT_PID")
