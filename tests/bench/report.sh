@@ -62,15 +62,16 @@ sort -t $'\t' -k1,1 -k3,3 -k4,4 -k5,5 -k6,6g "$1" | awk -F '\t' '
 			base = get(e, "update", "idle", "rows_per_s")
 			printf "\n### %s\n\n", (e == "postgres" ? "PostgreSQL 15" : "MariaDB 10.11")
 			print "Unloaded:\n"
-			print "| method | rows/s | × single UPDATE | seconds | max replica lag (s) | database CPU (s) |"
-			print "|---|---:|---:|---:|---:|---:|"
+			print "| method | rows/s | × single UPDATE | seconds | max replica lag (s) | database CPU (s) | index on src after (MiB) |"
+			print "|---|---:|---:|---:|---:|---:|---:|"
 			for (j = 1; j <= nu; j++) {
 				m = unloaded[j]
 				if (!has(e, m, "idle", "rows_per_s")) continue
 				r = get(e, m, "idle", "rows_per_s")
-				printf "| %s | %s | %s | %s | %s | %s |\n", label(e, m), thousands(r), ratio(r, base),
+				printf "| %s | %s | %s | %s | %s | %s | %s |\n", label(e, m), thousands(r), ratio(r, base),
 					cell(e, m, "idle", "seconds", 1), cell(e, m, "idle", "max_lag_s", 2),
-					cell(e, m, "idle", "db_cpu_s", 1)
+					cell(e, m, "idle", "db_cpu_s", 1),
+					(has(e, m, "idle", "index_kib") ? num(get(e, m, "idle", "index_kib") / 1024, 1) : "–")
 			}
 			print "\nUnder the foreground workload (4 clients; single-row UPDATE + SELECT by random key):\n"
 			print "| method | rows/s | × unloaded single UPDATE | foreground TPS | × alone | p50 (ms) | p99 (ms) | × alone | max (ms) | max replica lag (s) |"
