@@ -436,7 +436,11 @@ char *sql_heartbeat_read(enum db_dialect d, const char *table)
 const char *sql_lock_waits(enum db_dialect d, const char *server_version)
 {
 	if (d == DB_DIALECT_POSTGRES)
-		return "SELECT count(*), count(*) FILTER (WHERE $1::int = ANY(pg_blocking_pids(pid)))"
+		return "SELECT count(*), count(*) FILTER (WHERE $1::int = ANY(pg_blocking_pids(pid))),"
+		       " (SELECT count(*) FROM pg_catalog.pg_stat_activity a"
+		       " WHERE a.state = 'active' AND a.backend_type = 'client backend'"
+		       " AND a.datname = current_database()"
+		       " AND a.pid <> pg_backend_pid() AND a.pid <> $1::int)"
 		       " FROM pg_catalog.pg_stat_activity"
 		       " WHERE wait_event_type = 'Lock' AND pid <> $1::int";
 	/* MySQL 8 has no INNODB_LOCK_WAITS (performance_schema.data_lock_waits instead):
@@ -444,13 +448,20 @@ const char *sql_lock_waits(enum db_dialect d, const char *server_version)
 	if (!strstr(server_version, "MariaDB") && strncmp(server_version, "5.", 2) != 0)
 		return "SELECT COUNT(*) FROM information_schema.INNODB_TRX"
 		       " WHERE trx_state = 'LOCK WAIT' AND trx_mysql_thread_id <> ?";
-	return "SELECT COUNT(DISTINCT r.trx_id),"
-	       " COUNT(DISTINCT CASE WHEN b.trx_mysql_thread_id = o.id THEN r.trx_id END)"
-	       " FROM (SELECT CAST(? AS UNSIGNED) AS id) o"
-	       " JOIN information_schema.INNODB_TRX r"
-	       " ON r.trx_state = 'LOCK WAIT' AND r.trx_mysql_thread_id <> o.id"
-	       " LEFT JOIN information_schema.INNODB_LOCK_WAITS w ON w.requesting_trx_id = r.trx_id"
-	       " LEFT JOIN information_schema.INNODB_TRX b ON b.trx_id = w.blocking_trx_id";
+	/* scalar subqueries on the one row of o: each count is read even when nobody
+	 * waits (a join would have no row to read the third from) */
+	return "SELECT"
+	       " (SELECT COUNT(DISTINCT r.trx_id) FROM information_schema.INNODB_TRX r"
+	       " WHERE r.trx_state = 'LOCK WAIT' AND r.trx_mysql_thread_id <> o.id),"
+	       " (SELECT COUNT(DISTINCT r.trx_id) FROM information_schema.INNODB_TRX r"
+	       " JOIN information_schema.INNODB_LOCK_WAITS w ON w.requesting_trx_id = r.trx_id"
+	       " JOIN information_schema.INNODB_TRX b ON b.trx_id = w.blocking_trx_id"
+	       " WHERE r.trx_state = 'LOCK WAIT' AND b.trx_mysql_thread_id = o.id),"
+	       " (SELECT COUNT(*) FROM information_schema.PROCESSLIST p"
+	       " WHERE p.COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump', 'Binlog Dump GTID',"
+	       " 'Slave_IO', 'Slave_SQL', 'Slave_worker', 'Connect')"
+	       " AND p.ID <> CONNECTION_ID() AND p.ID <> o.id)"
+	       " FROM (SELECT CAST(? AS UNSIGNED) AS id) o";
 }
 
 const char *sql_active(enum db_dialect d)

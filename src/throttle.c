@@ -60,6 +60,7 @@ struct throttle {
 	double behind_seen; /* when a sample last saw sessions behind the batch (or
 				     the start: contended until shown otherwise) */
 	int behind_ever;    /* a sample has seen a session behind the batch */
+	int quiet;          /* lock samples in a row that saw no other session running */
 	char locks_err[ERRLEN];
 	int64_t active;
 	int active_known;
@@ -472,6 +473,26 @@ static void replica_read(struct tconn *c)
 
 enum probe_step { PROBE_LOCKS, PROBE_ACTIVE, PROBE_QUERY, PROBE_LAG, PROBE_DONE };
 
+/* The start's presumption of contention ends early when nobody could wait on the
+ * batches: THROTTLE_QUIET_SAMPLES lock samples in a row saw no other session
+ * running a statement (on PostgreSQL, in this database) and nobody waiting. On a
+ * server where anything runs, the presumption lasts its THROTTLE_CONTENDED_START
+ * seconds as before. others: the sample's count of other running sessions (NULL
+ * where the server's lock query has none). */
+static void start_quiet(struct throttle *t, const char *others)
+{
+	double now = mono_now();
+
+	if (t->behind_ever || now - t->behind_seen >= THROTTLE_CONTENDED_HOLD)
+		return; /* not the start's presumption */
+	if (!others || t->lock_waits != 0 || strtoll(others, NULL, 10) != 0) {
+		t->quiet = 0;
+		return;
+	}
+	if (++t->quiet >= THROTTLE_QUIET_SAMPLES)
+		t->behind_seen = now - THROTTLE_CONTENDED_HOLD;
+}
+
 static void probe_done(const struct db_result *res, void *arg)
 {
 	struct tconn *c = arg;
@@ -499,6 +520,7 @@ static void probe_done(const struct db_result *res, void *arg)
 				t->behind_seen = mono_now();
 				t->behind_ever = 1;
 			}
+			start_quiet(t, db_value(res, 0, 2));
 		}
 		break;
 	case PROBE_ACTIVE:
@@ -764,6 +786,7 @@ void throttle_start(struct throttle *t, long own_session)
 	t->running = 1;
 	/* contended until the samples have shown nobody waiting for a while */
 	t->behind_seen = mono_now() - (THROTTLE_CONTENDED_HOLD - THROTTLE_CONTENDED_START);
+	t->quiet = 0;
 	ev_timer_start(t->loop, &t->locks_timer);
 	if (lag_enabled(t) && t->nreplicas > 0) {
 		double iv = hb_interval(t->cfg);

@@ -102,9 +102,11 @@ char *sql_heartbeat_create(enum db_dialect d, const char *table);
 char *sql_heartbeat_write(enum db_dialect d, const char *table);
 /* params: job; one row, the microseconds */
 char *sql_heartbeat_read(enum db_dialect d, const char *table);
-/* Sessions waiting on a lock, but session $1 (ours); one row: the count and how
- * many of them wait behind session $1 (PostgreSQL, MariaDB, MySQL 5.7; not on
- * MySQL 8, whose server_version has no INNODB_LOCK_WAITS). */
+/* Sessions waiting on a lock, but session $1 (ours); one row: the count, how many
+ * of them wait behind session $1, and how many other sessions are running a
+ * statement at all (PostgreSQL: in this database), the probe's own and session $1
+ * left out (PostgreSQL, MariaDB, MySQL 5.7; on MySQL 8, whose server has no
+ * INNODB_LOCK_WAITS, only the count). */
 const char *sql_lock_waits(enum db_dialect d, const char *server_version);
 /* Active client sessions but ours (this one and session $1); one row, one count. */
 const char *sql_active(enum db_dialect d);

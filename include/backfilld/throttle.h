@@ -71,12 +71,14 @@ void throttle_reasons_text(const struct throttle *t, char *buf, size_t len);
 /* Whether other sessions wait on the batches' locks: 1 when a lock sample saw one
  * waiting behind the batch within the last THROTTLE_CONTENDED_HOLD seconds, and
  * from the start until THROTTLE_CONTENDED_START seconds of samples have shown
- * nobody waiting; 0 when nobody did; -1 when it cannot tell (lock waits not
- * sampled, max_lock_waits 0, or MySQL 8, which does not say who waits on whom).
- * Lock waits are sampled every THROTTLE_LOCKS_INTERVAL seconds (the other signals
- * every check_interval). */
+ * nobody waiting, or until THROTTLE_QUIET_SAMPLES samples in a row have shown no
+ * other session running a statement at all (nobody who could wait); 0 when nobody
+ * did; -1 when it cannot tell (lock waits not sampled, max_lock_waits 0, or MySQL
+ * 8, which does not say who waits on whom). Lock waits are sampled every
+ * THROTTLE_LOCKS_INTERVAL seconds (the other signals every check_interval). */
 #define THROTTLE_CONTENDED_HOLD 10.0
 #define THROTTLE_CONTENDED_START 2.0
+#define THROTTLE_QUIET_SAMPLES 5
 #define THROTTLE_LOCKS_INTERVAL 0.1
 int throttle_contended(const struct throttle *t);
 /* 1 once a lock sample has seen a session waiting behind the batch (since

@@ -39,6 +39,9 @@ wait_target() {
 	done
 }
 
+# another session runs a statement during the start, as on a server in use: with
+# nobody else running, the presumption would end after 0.5 s (start_presumption)
+it_sleeper 5
 it_start "$IT_DIR/run.log" run -c "$IT_DIR/job.yaml"
 
 # target_ms: 50 from the start ...
@@ -82,6 +85,7 @@ it_eq "$(it_jget "$J" state)" running "still running when the waits had ended (m
 
 wait "$IT_PID"
 it_eq "$?" 0 "run exit status"
+wait "$IT_SLEEPER"
 it_check_consistent "at the end"
 it_eq "$(it_ckpt state)" done "final state"
 it_eq "$(it_sql "SELECT count(*) FROM items WHERE matched AND $(it_distinct new_status old_status)")" 0 \

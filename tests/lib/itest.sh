@@ -275,6 +275,22 @@ it_start() {
 	IT_PIDS+=("$IT_PID")
 }
 
+# it_sleeper SECONDS: another session of the test user runs a statement (a sleep)
+# for SECONDS, as on a server in use; returns once it runs; its client's pid in
+# IT_SLEEPER (wait for it before the end: the server would go on sleeping).
+it_sleeper() {
+	local sql
+	if it_pg; then sql="SELECT pg_sleep($1)"; else sql="SELECT SLEEP($1)"; fi
+	it_sql "$sql" >/dev/null &
+	IT_SLEEPER=$!
+	IT_PIDS+=("$IT_SLEEPER")
+	if it_pg; then
+		it_wait_sql 10 "SELECT count(*) FROM pg_stat_activity WHERE query = '$sql' AND state = 'active'" 1
+	else
+		it_wait_sql 10 "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = '$sql'" 1
+	fi
+}
+
 # it_wait_sql SECONDS "SQL" EXPECTED: poll until the query answers EXPECTED.
 it_wait_sql() {
 	local deadline=$((SECONDS + $1 * IT_SLOW)) got

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# A run starts presuming that sessions wait on its batches: they aim at
+# batch.contended_target_time until 2 s of lock samples have shown nobody waiting.
+# When the samples show nobody else running a statement at all (on PostgreSQL, in
+# the job's database), nobody can wait: the presumption ends after 5 samples (about
+# 0.5 s), not 2 s. A session that merely runs a query keeps the full 2 s.
+source "$(dirname "$0")/../lib/itest.sh"
+it_setup start_presumption
+
+it_items_matched 100000 101
+# about 200 batches of 500 keys, 50 ms apart: over 10 s, whichever way it starts
+it_config "$IT_DIR/job.yaml" "batch:
+  size: 500
+  min_size: 500
+  max_size: 500
+  sleep: 50ms
+  target_time: 5s
+  contended_target_time: 50ms"
+sed -i "s/^  max_lock_waits: 0/  max_lock_waits: 1000/" "$IT_DIR/job.yaml"
+it_contains "$IT_DIR/job.yaml" "max_lock_waits: 1000" "job with lock waits sampled"
+
+# presumed_ms LOG: milliseconds from the start of running to the end of the presumption
+presumed_ms() {
+	local from to
+	from=$(grep -m 1 -F "state starting -> running" "$1" | cut -d ' ' -f 1)
+	to=$(grep -m 1 -F "no session waits on the batches' locks" "$1" | cut -d ' ' -f 1)
+	[[ -n "$from" && -n "$to" ]] || it_fail "no start or no end of the presumption in $1"
+	echo $(($(date -d "$to" +%s%3N) - $(date -d "$from" +%s%3N)))
+}
+
+# --- another session runs a statement (it waits on nothing): the full 2 s ----------
+it_sleeper 6
+it_start "$IT_DIR/busy.log" run -c "$IT_DIR/job.yaml"
+it_wait_file 10 "$IT_DIR/busy.log" "no session waits on the batches' locks"
+busy=$(presumed_ms "$IT_DIR/busy.log")
+it_log "presumption with another session running: $busy ms"
+((busy >= 1900)) || it_fail "the presumption ended after $busy ms although a session was running"
+it_contains "$IT_DIR/busy.log" "they aim at 5000 ms again" "target after the presumption"
+it_run stop -s "$IT_DIR/status.sock" >/dev/null || it_fail "stop refused"
+wait "$IT_PID"
+it_eq "$?" 0 "exit status after stop"
+it_eq "$(it_ckpt state)" stopped "stopped mid-run (make the table larger)"
+wait "$IT_SLEEPER"
+
+# --- nobody else: the presumption ends after 5 quiet samples ------------------------
+it_start "$IT_DIR/quiet.log" run -c "$IT_DIR/job.yaml"
+it_wait_file 10 "$IT_DIR/quiet.log" "no session waits on the batches' locks"
+quiet=$(presumed_ms "$IT_DIR/quiet.log")
+it_log "presumption with nobody else running: $quiet ms"
+it_contains "$IT_DIR/quiet.log" "resuming job" "second run resumed"
+((quiet >= 400)) || it_fail "the presumption ended after $quiet ms: before 5 samples"
+((quiet < 1500 * IT_SLOW)) || it_fail "the presumption lasted $quiet ms with nobody else running"
+J=$(it_status_json) || it_fail "no status answer"
+it_eq "$(it_jget "$J" target_ms)" 5000 "target once the quiet start ended"
+wait "$IT_PID"
+it_eq "$?" 0 "run exit status"
+it_check_consistent "at the end"
+it_eq "$(it_ckpt state)" done "final state"
+it_pass
