@@ -460,6 +460,7 @@ const char *sql_lock_waits(enum db_dialect d, const char *server_version)
 	       " (SELECT COUNT(*) FROM information_schema.PROCESSLIST p"
 	       " WHERE p.COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump', 'Binlog Dump GTID',"
 	       " 'Slave_IO', 'Slave_SQL', 'Slave_worker', 'Connect')"
+	       " AND (p.DB IS NULL OR p.DB = DATABASE())"
 	       " AND p.ID <> CONNECTION_ID() AND p.ID <> o.id)"
 	       " FROM (SELECT CAST(? AS UNSIGNED) AS id) o";
 }

@@ -474,11 +474,12 @@ static void replica_read(struct tconn *c)
 enum probe_step { PROBE_LOCKS, PROBE_ACTIVE, PROBE_QUERY, PROBE_LAG, PROBE_DONE };
 
 /* The start's presumption of contention ends early when nobody could wait on the
- * batches: THROTTLE_QUIET_SAMPLES lock samples in a row saw no other session
- * running a statement (on PostgreSQL, in this database) and nobody waiting. On a
- * server where anything runs, the presumption lasts its full
- * THROTTLE_CONTENDED_START seconds. others: the sample's count of other running
- * sessions (NULL where the server's lock query has none). */
+ * batches: THROTTLE_QUIET_SAMPLES lock samples in a row saw nobody waiting and no
+ * other session running a statement in the job's database (on MariaDB, nor one
+ * without a default database, which may write to any). Where anything runs, the
+ * presumption lasts its full THROTTLE_CONTENDED_START seconds. others: the
+ * sample's count of other running sessions (NULL where the server's lock query
+ * has none). */
 static void start_quiet(struct throttle *t, const char *others)
 {
 	double now = mono_now();

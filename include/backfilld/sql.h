@@ -104,7 +104,7 @@ char *sql_heartbeat_write(enum db_dialect d, const char *table);
 char *sql_heartbeat_read(enum db_dialect d, const char *table);
 /* Sessions waiting on a lock, but session $1 (ours); one row: the count, how many
  * of them wait behind session $1, and how many other sessions are running a
- * statement at all (PostgreSQL: in this database), the probe's own and session $1
+ * statement in this database (MariaDB: also those with none), the probe's own and session $1
  * left out (PostgreSQL, MariaDB, MySQL 5.7; on MySQL 8, whose server has no
  * INNODB_LOCK_WAITS, only the count). */
 const char *sql_lock_waits(enum db_dialect d, const char *server_version);

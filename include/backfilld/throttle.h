@@ -72,10 +72,11 @@ void throttle_reasons_text(const struct throttle *t, char *buf, size_t len);
  * waiting behind the batch within the last THROTTLE_CONTENDED_HOLD seconds, and
  * from the start until THROTTLE_CONTENDED_START seconds of samples have shown
  * nobody waiting, or until THROTTLE_QUIET_SAMPLES samples in a row have shown no
- * other session running a statement at all (nobody who could wait); 0 when nobody
- * did; -1 when it cannot tell (lock waits not sampled, max_lock_waits 0, or MySQL
- * 8, which does not say who waits on whom). Lock waits are sampled every
- * THROTTLE_LOCKS_INTERVAL seconds (the other signals every check_interval). */
+ * other session running a statement in the job's database (nobody who could
+ * wait); 0 when nobody did; -1 when it cannot tell (lock waits not sampled,
+ * max_lock_waits 0, or MySQL 8, which does not say who waits on whom). Lock waits
+ * are sampled every THROTTLE_LOCKS_INTERVAL seconds (the other signals every
+ * check_interval). */
 #define THROTTLE_CONTENDED_HOLD 10.0
 #define THROTTLE_CONTENDED_START 2.0
 #define THROTTLE_QUIET_SAMPLES 5

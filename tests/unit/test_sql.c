@@ -297,6 +297,7 @@ static void test_lock_waits_by_server(void **state)
 	assert_non_null(strstr(pg, "current_database()"));
 	assert_non_null(strstr(maria, "PROCESSLIST"));
 	assert_non_null(strstr(maria, "CONNECTION_ID()"));
+	assert_non_null(strstr(maria, "p.DB = DATABASE()"));
 	/* MySQL 8 has no INNODB_LOCK_WAITS: only the count, one column */
 	assert_null(strstr(my8, "INNODB_LOCK_WAITS"));
 	assert_non_null(strstr(my8, "LOCK WAIT"));
