@@ -433,14 +433,23 @@ char *sql_heartbeat_read(enum db_dialect d, const char *table)
 			      table);
 }
 
+/* Sessions but the probe's own that run a statement (the batch's session is left
+ * out by each query): PostgreSQL's client backends; MariaDB's and MySQL's threads
+ * neither idle nor replicating (Threads_running would count our own batch and the
+ * replication threads). Column names unqualified: they name the innermost FROM. */
+#define PG_OTHERS_RUNNING                                                               \
+	"state = 'active' AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+#define MY_OTHERS_RUNNING                                                               \
+	"COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump', 'Binlog Dump GTID',"          \
+	" 'Slave_IO', 'Slave_SQL', 'Slave_worker', 'Connect') AND ID <> CONNECTION_ID()"
+
 const char *sql_lock_waits(enum db_dialect d, const char *server_version)
 {
 	if (d == DB_DIALECT_POSTGRES)
 		return "SELECT count(*), count(*) FILTER (WHERE $1::int = ANY(pg_blocking_pids(pid))),"
 		       " (SELECT count(*) FROM pg_catalog.pg_stat_activity a"
-		       " WHERE a.state = 'active' AND a.backend_type = 'client backend'"
-		       " AND a.datname = current_database()"
-		       " AND a.pid <> pg_backend_pid() AND a.pid <> $1::int)"
+		       " WHERE " PG_OTHERS_RUNNING
+		       " AND a.datname = current_database() AND a.pid <> $1::int)"
 		       " FROM pg_catalog.pg_stat_activity"
 		       " WHERE wait_event_type = 'Lock' AND pid <> $1::int";
 	/* MySQL 8 has no INNODB_LOCK_WAITS (performance_schema.data_lock_waits instead):
@@ -458,10 +467,8 @@ const char *sql_lock_waits(enum db_dialect d, const char *server_version)
 	       " JOIN information_schema.INNODB_TRX b ON b.trx_id = w.blocking_trx_id"
 	       " WHERE r.trx_state = 'LOCK WAIT' AND b.trx_mysql_thread_id = o.id),"
 	       " (SELECT COUNT(*) FROM information_schema.PROCESSLIST p"
-	       " WHERE p.COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump', 'Binlog Dump GTID',"
-	       " 'Slave_IO', 'Slave_SQL', 'Slave_worker', 'Connect')"
-	       " AND (p.DB IS NULL OR p.DB = DATABASE())"
-	       " AND p.ID <> CONNECTION_ID() AND p.ID <> o.id)"
+	       " WHERE " MY_OTHERS_RUNNING
+	       " AND (p.DB IS NULL OR p.DB = DATABASE()) AND p.ID <> o.id)"
 	       " FROM (SELECT CAST(? AS UNSIGNED) AS id) o";
 }
 
@@ -469,13 +476,9 @@ const char *sql_active(enum db_dialect d)
 {
 	if (d == DB_DIALECT_POSTGRES)
 		return "SELECT count(*) FROM pg_catalog.pg_stat_activity"
-		       " WHERE state = 'active' AND backend_type = 'client backend'"
-		       " AND pid <> pg_backend_pid() AND pid <> $1::int";
-	/* Threads_running would count our own batch and the replication threads */
+		       " WHERE " PG_OTHERS_RUNNING " AND pid <> $1::int";
 	return "SELECT COUNT(*) FROM information_schema.PROCESSLIST"
-	       " WHERE COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump', 'Binlog Dump GTID',"
-	       " 'Slave_IO', 'Slave_SQL', 'Slave_worker', 'Connect')"
-	       " AND ID <> CONNECTION_ID() AND ID <> ?";
+	       " WHERE " MY_OTHERS_RUNNING " AND ID <> ?";
 }
 
 const char *sql_lag_fallback(enum db_dialect d)

@@ -292,11 +292,13 @@ innodb_quiesce() {
 		SET GLOBAL innodb_io_capacity = 50000;
 		SET GLOBAL innodb_max_dirty_pages_pct = 0" >/dev/null
 	while :; do
-		dirty=$(b_admin "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS
-			WHERE VARIABLE_NAME = 'INNODB_BUFFER_POOL_PAGES_DIRTY'")
-		history=$(b_admin "SHOW ENGINE INNODB STATUS" | grep -o 'History list length [0-9]*' |
-			awk '{ print $4 }')
-		[[ -n "$history" ]] || die "no history list length in SHOW ENGINE INNODB STATUS"
+		read -r dirty history < <(b_admin "SELECT
+			(SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS
+				WHERE VARIABLE_NAME = 'INNODB_BUFFER_POOL_PAGES_DIRTY'),
+			(SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS
+				WHERE VARIABLE_NAME = 'INNODB_HISTORY_LIST_LENGTH')")
+		[[ "$dirty" =~ ^[0-9]+$ && "$history" =~ ^[0-9]+$ ]] ||
+			die "no dirty pages or history list length in InnoDB's status: '$dirty' '$history'"
 		((dirty > 100 || history > 100)) || break
 		((SECONDS < deadline)) ||
 			die "InnoDB did not settle in 10 minutes: $dirty dirty pages, history list length $history"
