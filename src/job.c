@@ -50,6 +50,7 @@ enum step {
 	STEP_BOUND,
 	STEP_UPDATE,
 	STEP_ADVANCE,
+	STEP_WAITERS,
 	STEP_COMMIT,
 	STEP_ROLLBACK,
 	STEP_STATE,
@@ -100,6 +101,8 @@ struct job {
 	int64_t batch_n;
 	int bound_found;
 	int64_t affected;
+	int64_t waiters;               /* sessions the batch stalled; -1 not counted */
+	int waiters_off;               /* the count failed once: the samples alone decide */
 	double batch_t0;
 	double last_batch_ms;
 	double lag_pace, lag_prev;     /* job_lag_pause */
@@ -144,6 +147,7 @@ struct job {
 };
 
 static void job_next_batch(struct job *job);
+static int in_batch(enum step s);
 static void job_note_contention(struct job *job);
 static void job_send_load(struct job *job, enum step step, const char *name);
 static void job_db_cb(const struct db_result *res, void *arg);
@@ -448,6 +452,8 @@ static void job_send(struct job *job, enum step step, const char *sql, int n,
 		     const char *const *params)
 {
 	job->step = step;
+	if (job->thr)
+		throttle_batch_running(job->thr, in_batch(step));
 	if (!sql) {
 		job_fail(job, 1, "out of memory building a statement");
 		return;
@@ -545,6 +551,8 @@ static double jitter(double d)
 static void job_reconnect(struct job *job, const char *why)
 {
 	db_close(job->db);
+	if (job->thr)
+		throttle_batch_running(job->thr, 0);
 	if (job->state != JOB_RECONNECTING) {
 		log_warn("connection lost: %s; reconnecting from the checkpoint", why);
 		job->reconnect_delay = RECONNECT_MIN;
@@ -1078,6 +1086,24 @@ static void job_after_update(struct job *job, const struct db_result *res)
 	job_send(job, STEP_ADVANCE, job->q_advance, 4, params);
 }
 
+/* Before the COMMIT, while the batch still holds every lock it took, a lock sample
+ * (throttle_batch_sample_sql): it counts every session waiting on the batch. */
+static void job_send_waiters(struct job *job)
+{
+	const char *q = NULL;
+	char own[32];
+	const char *params[1] = { own };
+
+	job->waiters = -1;
+	if (job->thr && !job->waiters_off)
+		q = throttle_batch_sample_sql(job->thr, job->db);
+	snprintf(own, sizeof(own), "%ld", db_session_id(job->db));
+	if (q)
+		job_send(job, STEP_WAITERS, q, 1, params);
+	else
+		job_send(job, STEP_COMMIT, "COMMIT", 0, NULL);
+}
+
 /* Batches aim at batch.contended_target_time while sessions wait on their locks
  * (and from the start until the throttle's samples show that none do), and while
  * a replica's lag is past half of max_replication_lag. Once a session has waited,
@@ -1094,7 +1120,8 @@ static void job_note_contention(struct job *job)
 		batchsize_contention(&job->bs, 0, ms, 0);
 		return;
 	}
-	if (on && !was)
+	/* also when the start's presumption turns into a measured wait */
+	if ((on && !was) || (seen && !job->bs.waited))
 		log_info("batches aim at %" PRId64 " ms (batch.contended_target_time) %s", ms,
 			 c == 1 && !seen ? "until no session is seen waiting on their locks"
 			 : c == 1	 ? "while sessions wait on their locks"
@@ -1146,6 +1173,7 @@ static double job_lag_pause(struct job *job, double batch_ms)
 static void job_after_commit(struct job *job)
 {
 	double ms = (mono_now() - job->batch_t0) * 1000.0, pause;
+	char waiters[48];
 
 	key_swap(&job->cursor, &job->upper);
 	/* the cursor's JSON is what the checkpoint row now holds: no need to encode again */
@@ -1159,8 +1187,12 @@ static void job_after_commit(struct job *job)
 	job->attempts = 0;
 	job_note_contention(job);
 	batchsize_success(&job->bs, job->bound_found, ms);
-	log_debug("batch %" PRId64 ": %" PRId64 " keys, %" PRId64 " rows, %.1f ms, next size %"
-		  PRId64, job->batches_done, job->batch_n, job->affected, ms, job->bs.size);
+	if (job->waiters < 0)
+		snprintf(waiters, sizeof(waiters), "waiters not counted");
+	else
+		snprintf(waiters, sizeof(waiters), "%" PRId64 " waiting on it", job->waiters);
+	log_debug("batch %" PRId64 ": %" PRId64 " keys, %" PRId64 " rows, %.1f ms, %s, next size %"
+		  PRId64, job->batches_done, job->batch_n, job->affected, ms, waiters, job->bs.size);
 	pause = (double)job->cfg->batch.sleep_ms / 1000.0 + job_lag_pause(job, ms);
 	if (pause > 0 && !job->stop_requested && !job->pause_requested &&
 	    !key_equal(&job->cursor, &job->high, job->cfg->nkey)) {
@@ -1234,7 +1266,7 @@ static void job_after_rollback(struct job *job)
 static int in_batch(enum step s)
 {
 	return s == STEP_BEGIN || s == STEP_BOUND || s == STEP_UPDATE || s == STEP_ADVANCE ||
-	       s == STEP_COMMIT;
+	       s == STEP_WAITERS || s == STEP_COMMIT;
 }
 
 /* --- the one callback ------------------------------------------------------------------------ */
@@ -1263,6 +1295,17 @@ static void job_on_error(struct job *job, enum step step, const struct db_result
 	if (res->error == DB_ERR_CONNECTION && step != STEP_CONNECT && !job->connected_once) {
 		job_fail(job, 1, "lost the connection to the database while starting: %s",
 			 res->message);
+		return;
+	}
+	if (step == STEP_WAITERS && db_dialect(job->db) == DB_DIALECT_MYSQL) {
+		/* a failed SELECT leaves a MySQL transaction as it was: commit the batch */
+		log_warn("cannot sample the lock waits in the batch (%s)%s",
+			 error_text(res, text, sizeof(text)),
+			 retryable(res->error) ? ""
+					       : "; from now on the probe's samples alone tell "
+						 "whether sessions wait on the batches");
+		job->waiters_off = !retryable(res->error);
+		job_send(job, STEP_COMMIT, "COMMIT", 0, NULL);
 		return;
 	}
 	if (in_batch(step)) {
@@ -1569,9 +1612,15 @@ static void job_db_cb(const struct db_result *res, void *arg)
 			job_abort_batch(job, DB_ERR_OTHER, "", msg);
 			return;
 		}
+		job_send_waiters(job);
+		return;
+	case STEP_WAITERS:
+		job->waiters = throttle_batch_sample(job->thr, res);
 		job_send(job, STEP_COMMIT, "COMMIT", 0, NULL);
 		return;
 	case STEP_COMMIT:
+		if (job->thr)
+			throttle_batch_running(job->thr, 0);
 		job_after_commit(job);
 		return;
 	case STEP_ROLLBACK:

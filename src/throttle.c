@@ -61,6 +61,9 @@ struct throttle {
 				     the start: contended until shown otherwise) */
 	int behind_ever;    /* a sample has seen a session behind the batch */
 	int quiet;          /* lock samples in a row that saw no other session running */
+	double quiet_since; /* when the first of them was read */
+	double trx_read_end; /* MySQL: when a read of InnoDB's lock views last ended */
+	double batch_since;  /* when the batch in flight began; 0 between batches */
 	char locks_err[ERRLEN];
 	int64_t active;
 	int active_known;
@@ -474,9 +477,10 @@ static void replica_read(struct tconn *c)
 enum probe_step { PROBE_LOCKS, PROBE_ACTIVE, PROBE_QUERY, PROBE_LAG, PROBE_DONE };
 
 /* The start's presumption of contention ends early when nobody could wait on the
- * batches: THROTTLE_QUIET_SAMPLES lock samples in a row saw nobody waiting and no
- * other session running a statement in the job's database (on MariaDB, nor one
- * without a default database, which may write to any). Where anything runs, the
+ * batches: THROTTLE_QUIET_SAMPLES lock samples in a row, over THROTTLE_QUIET_TIME
+ * at least (the batches' samples come faster than the probe's), saw nobody
+ * waiting and no other session running a statement in the job's database (on
+ * MariaDB, nor one without a default database, which may write to any). Where anything runs, the
  * presumption lasts its full THROTTLE_CONTENDED_START seconds. others: the
  * sample's count of other running sessions (NULL where the server's lock query
  * has none). */
@@ -490,8 +494,55 @@ static void start_quiet(struct throttle *t, const char *others)
 		t->quiet = 0;
 		return;
 	}
-	if (++t->quiet >= THROTTLE_QUIET_SAMPLES)
+	if (t->quiet++ == 0)
+		t->quiet_since = now;
+	if (t->quiet >= THROTTLE_QUIET_SAMPLES && now - t->quiet_since >= THROTTLE_QUIET_TIME)
 		t->behind_seen = now - THROTTLE_CONTENDED_HOLD;
+}
+
+/* InnoDB fills INNODB_TRX and INNODB_LOCK_WAITS from a cache that it refreshes only
+ * once nobody has read it for THROTTLE_TRX_VIEWS_IDLE: reads closer together than
+ * that see the old snapshot and keep it old, however long they go on. The lock
+ * sample and the batches' counts are spaced so that each reads a fresh one (our
+ * clock's "ended" is after the server's, so the gap measured here is the smaller).
+ * PostgreSQL's views are live. */
+static int trx_views_fresh(const struct throttle *t)
+{
+	return t->dialect != DB_DIALECT_MYSQL || mono_now() - t->trx_read_end > THROTTLE_TRX_VIEWS_IDLE;
+}
+
+/* On MySQL the probe leaves the lock views to the batch in flight, whose sample
+ * before its commit would otherwise find them read too recently; for the first
+ * THROTTLE_BATCH_SAMPLES_ALONE seconds of a batch only (the max_lock_waits pause
+ * waits that long at most). */
+static int probe_samples_locks(const struct throttle *t)
+{
+	double now = mono_now();
+
+	if (t->dialect == DB_DIALECT_MYSQL && t->batch_since > 0 &&
+	    now - t->batch_since < THROTTLE_BATCH_SAMPLES_ALONE)
+		return 0;
+	return trx_views_fresh(t);
+}
+
+/* A lock sample (sql_lock_waits) read: by the probe, or by a batch before its
+ * commit. Returns the sessions waiting behind the batch; -1 when not known. */
+static int64_t lock_sample(struct throttle *t, const struct db_result *res)
+{
+	const char *v = db_value(res, 0, 0), *b = db_value(res, 0, 1);
+
+	t->trx_read_end = mono_now();
+	t->locks_known = res->error == DB_OK && v;
+	if (!t->locks_known)
+		return -1;
+	t->lock_waits = strtoll(v, NULL, 10);
+	t->behind_us = b ? strtoll(b, NULL, 10) : -1;
+	if (t->behind_us > 0) {
+		t->behind_seen = mono_now();
+		t->behind_ever = 1;
+	}
+	start_quiet(t, db_value(res, 0, 2));
+	return t->behind_us;
 }
 
 static void probe_done(const struct db_result *res, void *arg)
@@ -511,18 +562,7 @@ static void probe_done(const struct db_result *res, void *arg)
 	switch (c->step) {
 	case PROBE_LOCKS:
 		err = t->locks_err;
-		t->locks_known = res->error == DB_OK && v;
-		if (t->locks_known) {
-			const char *b = db_value(res, 0, 1);
-
-			t->lock_waits = strtoll(v, NULL, 10);
-			t->behind_us = b ? strtoll(b, NULL, 10) : -1;
-			if (t->behind_us > 0) {
-				t->behind_seen = mono_now();
-				t->behind_ever = 1;
-			}
-			start_quiet(t, db_value(res, 0, 2));
-		}
+		lock_sample(t, res);
 		break;
 	case PROBE_ACTIVE:
 		err = t->active_err;
@@ -602,7 +642,9 @@ static void probe_next(struct tconn *c)
 
 		switch (c->step) {
 		case PROBE_LOCKS:
-			if (cfg->throttle.max_lock_waits > 0)
+			/* a sample too soon after the last read would see its snapshot: the
+			 * last sample's values stand until the next round */
+			if (cfg->throttle.max_lock_waits > 0 && probe_samples_locks(t))
 				sql = sql_lock_waits(t->dialect, db_server_version(c->db)), n = 1;
 			break;
 		case PROBE_ACTIVE:
@@ -871,6 +913,32 @@ int throttle_contended(const struct throttle *t)
 int throttle_waits_seen(const struct throttle *t)
 {
 	return t->behind_ever;
+}
+
+void throttle_batch_running(struct throttle *t, int running)
+{
+	if (!running)
+		t->batch_since = 0;
+	else if (t->batch_since <= 0)
+		t->batch_since = mono_now();
+}
+
+const char *throttle_batch_sample_sql(const struct throttle *t, const struct db *db)
+{
+	if (!t->running || t->cfg->throttle.max_lock_waits <= 0 || !trx_views_fresh(t))
+		return NULL;
+	return sql_lock_waits(t->dialect, db_server_version(db));
+}
+
+int64_t throttle_batch_sample(struct throttle *t, const struct db_result *res)
+{
+	int64_t behind;
+
+	if (!t->running)
+		return -1;
+	behind = lock_sample(t, res);
+	snprintf(t->locks_err, sizeof(t->locks_err), "%s", res->error != DB_OK ? res->message : "");
+	return behind;
 }
 
 double throttle_lag_ms(const struct throttle *t)

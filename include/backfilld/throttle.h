@@ -19,6 +19,8 @@
 
 struct ev_loop;
 struct config;
+struct db;
+struct db_result;
 struct throttle;
 
 /* The kinds of reason, for time accounting and metrics. */
@@ -68,23 +70,45 @@ void throttle_report(const struct throttle *t, struct throttle_report *r);
 /* Every reason that holds, "; "-separated ("" when none), cut to len. */
 void throttle_reasons_text(const struct throttle *t, char *buf, size_t len);
 
-/* Whether other sessions wait on the batches' locks: 1 when a lock sample saw one
+/* Whether other sessions wait on the batches' locks: 1 when a lock sample (the
+ * probe's, or a batch's own before its commit: throttle_batch_sample) saw one
  * waiting behind the batch within the last THROTTLE_CONTENDED_HOLD seconds, and
  * from the start until THROTTLE_CONTENDED_START seconds of samples have shown
- * nobody waiting, or until THROTTLE_QUIET_SAMPLES samples in a row have shown no
- * other session running a statement in the job's database (nobody who could
- * wait); 0 when nobody did; -1 when it cannot tell (lock waits not sampled,
+ * nobody waiting, or until THROTTLE_QUIET_SAMPLES samples in a row over
+ * THROTTLE_QUIET_TIME have shown no other session running a statement in the
+ * job's database (nobody who could wait); 0 when nobody did; -1 when it cannot tell (lock waits not sampled,
  * max_lock_waits 0, or MySQL 8, which does not say who waits on whom). Lock waits
  * are sampled every THROTTLE_LOCKS_INTERVAL seconds (the other signals every
  * check_interval). */
 #define THROTTLE_CONTENDED_HOLD 10.0
 #define THROTTLE_CONTENDED_START 2.0
 #define THROTTLE_QUIET_SAMPLES 5
-#define THROTTLE_LOCKS_INTERVAL 0.1
+#define THROTTLE_QUIET_TIME 0.45
+#define THROTTLE_LOCKS_INTERVAL 0.12
+/* InnoDB refreshes INNODB_TRX and INNODB_LOCK_WAITS only once they have gone unread
+ * for 0.1 s (trx0i_s.cc): the daemon's reads of them keep a larger gap. */
+#define THROTTLE_TRX_VIEWS_IDLE 0.102
 int throttle_contended(const struct throttle *t);
-/* 1 once a lock sample has seen a session waiting behind the batch (since
+/* 1 once a session has been seen waiting behind the batch (since
  * throttle_start): throttle_contended's 1 is then measured, not presumed. */
 int throttle_waits_seen(const struct throttle *t);
+/* A batch takes a lock sample of its own just before its COMMIT, while it still
+ * holds every lock it took: a session blocked by a batch waits until that COMMIT,
+ * so this sample sees every session the batch stalled, however short the batch
+ * (the probe's samples, every THROTTLE_LOCKS_INTERVAL, miss most of those waits).
+ * The statement (sql_lock_waits; its one parameter the batch's own session), or
+ * NULL when no sample is to be taken now: lock waits not sampled, or InnoDB's lock
+ * views read too recently to be fresh (THROTTLE_TRX_VIEWS_IDLE). */
+const char *throttle_batch_sample_sql(const struct throttle *t, const struct db *db);
+/* Whether a batch is in flight (from its BEGIN to the end of its COMMIT or
+ * ROLLBACK): on MySQL the probe takes no lock sample for the first
+ * THROTTLE_BATCH_SAMPLES_ALONE seconds of a batch, so that the batch's own finds
+ * InnoDB's lock views fresh. */
+#define THROTTLE_BATCH_SAMPLES_ALONE 2.0
+void throttle_batch_running(struct throttle *t, int running);
+/* The batch's sample read: taken as the probe's would be. Returns how many
+ * sessions waited behind the batch; -1 when not known. */
+int64_t throttle_batch_sample(struct throttle *t, const struct db_result *res);
 
 /* 1 while the measured replication lag is at least half of max_replication_lag:
  * each batch adds its own apply time to the lag, so near the limit batches get
