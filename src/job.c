@@ -50,7 +50,7 @@ enum step {
 	STEP_BOUND,
 	STEP_UPDATE,
 	STEP_ADVANCE,
-	STEP_WAITERS,
+	STEP_LOCK_SAMPLE,
 	STEP_COMMIT,
 	STEP_ROLLBACK,
 	STEP_STATE,
@@ -102,7 +102,7 @@ struct job {
 	int bound_found;
 	int64_t affected;
 	int64_t waiters;               /* sessions the batch stalled; -1 not counted */
-	int waiters_off;               /* the count failed once: the samples alone decide */
+	int sample_off;                /* the batch sample failed: the probe's alone decide */
 	double batch_t0;
 	double last_batch_ms;
 	double lag_pace, lag_prev;     /* job_lag_pause */
@@ -1088,18 +1088,18 @@ static void job_after_update(struct job *job, const struct db_result *res)
 
 /* Before the COMMIT, while the batch still holds every lock it took, a lock sample
  * (throttle_batch_sample_sql): it counts every session waiting on the batch. */
-static void job_send_waiters(struct job *job)
+static void job_send_lock_sample(struct job *job)
 {
 	const char *q = NULL;
 	char own[32];
 	const char *params[1] = { own };
 
 	job->waiters = -1;
-	if (job->thr && !job->waiters_off)
+	if (job->thr && !job->sample_off)
 		q = throttle_batch_sample_sql(job->thr, job->db);
 	snprintf(own, sizeof(own), "%ld", db_session_id(job->db));
 	if (q)
-		job_send(job, STEP_WAITERS, q, 1, params);
+		job_send(job, STEP_LOCK_SAMPLE, q, 1, params);
 	else
 		job_send(job, STEP_COMMIT, "COMMIT", 0, NULL);
 }
@@ -1266,7 +1266,7 @@ static void job_after_rollback(struct job *job)
 static int in_batch(enum step s)
 {
 	return s == STEP_BEGIN || s == STEP_BOUND || s == STEP_UPDATE || s == STEP_ADVANCE ||
-	       s == STEP_WAITERS || s == STEP_COMMIT;
+	       s == STEP_LOCK_SAMPLE || s == STEP_COMMIT;
 }
 
 /* --- the one callback ------------------------------------------------------------------------ */
@@ -1297,14 +1297,14 @@ static void job_on_error(struct job *job, enum step step, const struct db_result
 			 res->message);
 		return;
 	}
-	if (step == STEP_WAITERS && db_dialect(job->db) == DB_DIALECT_MYSQL) {
+	if (step == STEP_LOCK_SAMPLE && db_dialect(job->db) == DB_DIALECT_MYSQL) {
 		/* a failed SELECT leaves a MySQL transaction as it was: commit the batch */
 		log_warn("cannot sample the lock waits in the batch (%s)%s",
 			 error_text(res, text, sizeof(text)),
 			 retryable(res->error) ? ""
 					       : "; from now on the probe's samples alone tell "
 						 "whether sessions wait on the batches");
-		job->waiters_off = !retryable(res->error);
+		job->sample_off = !retryable(res->error);
 		job_send(job, STEP_COMMIT, "COMMIT", 0, NULL);
 		return;
 	}
@@ -1612,9 +1612,9 @@ static void job_db_cb(const struct db_result *res, void *arg)
 			job_abort_batch(job, DB_ERR_OTHER, "", msg);
 			return;
 		}
-		job_send_waiters(job);
+		job_send_lock_sample(job);
 		return;
-	case STEP_WAITERS:
+	case STEP_LOCK_SAMPLE:
 		job->waiters = throttle_batch_sample(job->thr, res);
 		job_send(job, STEP_COMMIT, "COMMIT", 0, NULL);
 		return;
