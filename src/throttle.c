@@ -480,10 +480,10 @@ enum probe_step { PROBE_LOCKS, PROBE_ACTIVE, PROBE_QUERY, PROBE_LAG, PROBE_DONE 
  * batches: THROTTLE_QUIET_SAMPLES lock samples in a row, over THROTTLE_QUIET_TIME
  * at least (the batches' samples come faster than the probe's), saw nobody
  * waiting and no other session running a statement in the job's database (on
- * MariaDB, nor one without a default database, which may write to any). Where anything runs, the
- * presumption lasts its full THROTTLE_CONTENDED_START seconds. others: the
- * sample's count of other running sessions (NULL where the server's lock query
- * has none). */
+ * MariaDB, nor one without a default database, which may write to any). Where
+ * anything runs, the presumption lasts its full THROTTLE_CONTENDED_START seconds.
+ * others: the sample's count of other running sessions (NULL where the server's
+ * lock query has none). */
 static void start_quiet(struct throttle *t, const char *others)
 {
 	double now = mono_now();
@@ -508,7 +508,8 @@ static void start_quiet(struct throttle *t, const char *others)
  * PostgreSQL's views are live. */
 static int trx_views_fresh(const struct throttle *t)
 {
-	return t->dialect != DB_DIALECT_MYSQL || mono_now() - t->trx_read_end > THROTTLE_TRX_VIEWS_IDLE;
+	return t->dialect != DB_DIALECT_MYSQL ||
+	       mono_now() - t->trx_read_end > THROTTLE_TRX_VIEWS_IDLE;
 }
 
 /* On MySQL the probe leaves the lock views to the batch in flight, whose sample

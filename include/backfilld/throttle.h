@@ -76,10 +76,10 @@ void throttle_reasons_text(const struct throttle *t, char *buf, size_t len);
  * from the start until THROTTLE_CONTENDED_START seconds of samples have shown
  * nobody waiting, or until THROTTLE_QUIET_SAMPLES samples in a row over
  * THROTTLE_QUIET_TIME have shown no other session running a statement in the
- * job's database (nobody who could wait); 0 when nobody did; -1 when it cannot tell (lock waits not sampled,
- * max_lock_waits 0, or MySQL 8, which does not say who waits on whom). Lock waits
- * are sampled every THROTTLE_LOCKS_INTERVAL seconds (the other signals every
- * check_interval). */
+ * job's database (nobody who could wait); 0 when nobody did; -1 when it cannot
+ * tell (lock waits not sampled, max_lock_waits 0, or MySQL 8, which does not say
+ * who waits on whom). The probe samples lock waits every THROTTLE_LOCKS_INTERVAL
+ * seconds (the other signals every check_interval). */
 #define THROTTLE_CONTENDED_HOLD 10.0
 #define THROTTLE_CONTENDED_START 2.0
 #define THROTTLE_QUIET_SAMPLES 5
