@@ -62,8 +62,8 @@ struct throttle {
 	int behind_ever;    /* a sample has seen a session behind the batch */
 	int quiet;          /* lock samples in a row that saw no other session running */
 	double quiet_since; /* when the first of them was read */
-	double trx_read_end; /* MySQL: when a read of InnoDB's lock views last ended */
-	double batch_since;  /* when the batch in flight began; 0 between batches */
+	double trx_read_at; /* MySQL: when a read of InnoDB's lock views last ended */
+	double batch_since; /* when the batch in flight began; 0 between batches */
 	char locks_err[ERRLEN];
 	int64_t active;
 	int active_known;
@@ -509,7 +509,7 @@ static void start_quiet(struct throttle *t, const char *others)
 static int trx_views_fresh(const struct throttle *t)
 {
 	return t->dialect != DB_DIALECT_MYSQL ||
-	       mono_now() - t->trx_read_end > THROTTLE_TRX_VIEWS_IDLE;
+	       mono_now() - t->trx_read_at > THROTTLE_TRX_VIEWS_IDLE;
 }
 
 /* On MySQL the probe leaves the lock views to the batch in flight, whose sample
@@ -532,7 +532,7 @@ static int64_t lock_sample(struct throttle *t, const struct db_result *res)
 {
 	const char *v = db_value(res, 0, 0), *b = db_value(res, 0, 1);
 
-	t->trx_read_end = mono_now();
+	t->trx_read_at = mono_now();
 	t->locks_known = res->error == DB_OK && v;
 	if (!t->locks_known)
 		return -1;
