@@ -1091,13 +1091,11 @@ static void job_after_update(struct job *job, const struct db_result *res)
 static void job_send_lock_sample(struct job *job)
 {
 	const char *q = NULL;
-	char own[32];
-	const char *params[1] = { own };
+	const char *params[1];
 
 	job->waiters = -1;
 	if (job->thr && !job->sample_off)
-		q = throttle_batch_sample_sql(job->thr, job->db);
-	snprintf(own, sizeof(own), "%ld", db_session_id(job->db));
+		q = throttle_batch_sample_sql(job->thr, job->db, params);
 	if (q)
 		job_send(job, STEP_LOCK_SAMPLE, q, 1, params);
 	else

@@ -44,7 +44,7 @@ struct throttle {
 	char job[128];
 	throttle_changed cb;
 	void *arg;
-	long own_session;
+	char own_session[32]; /* the batch connection's id, as the lock sample's parameter */
 	int running;
 	enum db_dialect dialect;
 
@@ -629,12 +629,10 @@ static void probe_next(struct tconn *c)
 {
 	struct throttle *t = c->t;
 	const struct config *cfg = t->cfg;
-	char own[32];
-	const char *params[1] = { own };
+	const char *params[1] = { t->own_session };
 
 	if (!c->up || c->busy)
 		return;
-	snprintf(own, sizeof(own), "%ld", t->own_session);
 	if (c->locks_only && c->step > PROBE_LOCKS)
 		c->step = PROBE_DONE;
 	for (; c->step < PROBE_DONE; c->step++) {
@@ -824,7 +822,7 @@ void throttle_free(struct throttle *t)
 
 void throttle_start(struct throttle *t, long own_session)
 {
-	t->own_session = own_session;
+	snprintf(t->own_session, sizeof(t->own_session), "%ld", own_session);
 	if (t->running)
 		return;
 	t->running = 1;
@@ -924,22 +922,21 @@ void throttle_batch_running(struct throttle *t, int running)
 		t->batch_since = mono_now();
 }
 
-const char *throttle_batch_sample_sql(const struct throttle *t, const struct db *db)
+const char *throttle_batch_sample_sql(const struct throttle *t, const struct db *db,
+				      const char *params[1])
 {
 	if (!t->running || t->cfg->throttle.max_lock_waits <= 0 || !trx_views_fresh(t))
 		return NULL;
+	params[0] = t->own_session;
 	return sql_lock_waits(t->dialect, db_server_version(db));
 }
 
 int64_t throttle_batch_sample(struct throttle *t, const struct db_result *res)
 {
-	int64_t behind;
-
 	if (!t->running)
 		return -1;
-	behind = lock_sample(t, res);
-	snprintf(t->locks_err, sizeof(t->locks_err), "%s", res->error != DB_OK ? res->message : "");
-	return behind;
+	t->locks_err[0] = '\0'; /* called on a sample read; a failed one is the job's */
+	return lock_sample(t, res);
 }
 
 double throttle_lag_ms(const struct throttle *t)

@@ -96,10 +96,12 @@ int throttle_waits_seen(const struct throttle *t);
  * holds every lock it took: a session blocked by a batch waits until that COMMIT,
  * so this sample sees every session the batch stalled, however short the batch
  * (the probe's samples, every THROTTLE_LOCKS_INTERVAL, miss most of those waits).
- * The statement (sql_lock_waits; its one parameter the batch's own session), or
- * NULL when no sample is to be taken now: lock waits not sampled, or InnoDB's lock
- * views read too recently to be fresh (THROTTLE_TRX_VIEWS_IDLE). */
-const char *throttle_batch_sample_sql(const struct throttle *t, const struct db *db);
+ * The statement (sql_lock_waits), with its one parameter (the batch's session, as
+ * given to throttle_start) put in params; or NULL when no sample is to be taken
+ * now: lock waits not sampled, or InnoDB's lock views read too recently to be
+ * fresh (THROTTLE_TRX_VIEWS_IDLE). */
+const char *throttle_batch_sample_sql(const struct throttle *t, const struct db *db,
+				      const char *params[1]);
 /* Whether a batch is in flight (from its BEGIN to the end of its COMMIT or
  * ROLLBACK): on MySQL the probe takes no lock sample for the first
  * THROTTLE_BATCH_SAMPLES_ALONE seconds of a batch, so that the batch's own finds

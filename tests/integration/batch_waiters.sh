@@ -21,15 +21,8 @@ if it_pg; then
 else
 	expr="IF(id = $x, old_status + SLEEP(1), old_status)"
 fi
-it_config "$IT_DIR/job.yaml" "batch:
-  size: 2000
-  min_size: 2000
-  max_size: 2000
-  target_time: 5s
-  contended_target_time: 50ms"
-sed -i "s/^  max_lock_waits: 0/  max_lock_waits: 1000/; s/^  new_status: old_status/  new_status: \"$expr\"/;
-	s/^  progress_interval: 0s/  progress_interval: 0s\n  level: debug/" "$IT_DIR/job.yaml"
-it_contains "$IT_DIR/job.yaml" "max_lock_waits: 1000" "job with lock waits sampled"
+it_config_sampled "$IT_DIR/job.yaml" 2000 "$expr"
+sed -i "s/^  progress_interval: 0s/  progress_interval: 0s\n  level: debug/" "$IT_DIR/job.yaml"
 it_contains "$IT_DIR/job.yaml" "level: debug" "job logging each batch"
 
 # waiter ID: an application session writing row ID (its value unchanged) every

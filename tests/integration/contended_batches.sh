@@ -16,17 +16,7 @@ if it_pg; then
 else
 	expr="IF(id % 6000 < 3, old_status + SLEEP(0.3), old_status)"
 fi
-it_config "$IT_DIR/job.yaml" "batch:
-  size: 2000
-  min_size: 2000
-  max_size: 2000
-  target_time: 5s
-  contended_target_time: 50ms"
-# lock waits sampled (max_lock_waits > 0) but never enough to pause; the set
-# expression sleeps
-sed -i "s/^  max_lock_waits: 0/  max_lock_waits: 1000/; s/^  new_status: old_status/  new_status: \"$expr\"/" \
-	"$IT_DIR/job.yaml"
-it_contains "$IT_DIR/job.yaml" "max_lock_waits: 1000" "job with lock waits sampled"
+it_config_sampled "$IT_DIR/job.yaml" 2000 "$expr"
 
 # wait_target MS WHY: polls status until target_ms is MS (20 s at most); J holds it
 wait_target() {

@@ -11,15 +11,7 @@ it_setup start_presumption
 
 it_items_matched 100000 101
 # about 200 batches of 500 keys, 50 ms apart: over 10 s, whichever way it starts
-it_config "$IT_DIR/job.yaml" "batch:
-  size: 500
-  min_size: 500
-  max_size: 500
-  sleep: 50ms
-  target_time: 5s
-  contended_target_time: 50ms"
-sed -i "s/^  max_lock_waits: 0/  max_lock_waits: 1000/" "$IT_DIR/job.yaml"
-it_contains "$IT_DIR/job.yaml" "max_lock_waits: 1000" "job with lock waits sampled"
+it_config_sampled "$IT_DIR/job.yaml" 500 "" "  sleep: 50ms"
 
 # presumed_ms LOG: milliseconds from the start of running to the end of the presumption
 presumed_ms() {

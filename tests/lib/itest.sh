@@ -261,6 +261,24 @@ $extra
 YAML
 }
 
+# it_config_sampled FILE SIZE [EXPR [BATCH_YAML]]: it_config with batches of
+# exactly SIZE keys that aim at 5 s (50 ms while sessions wait on them), lock waits
+# sampled but never enough to pause, and new_status set to EXPR when given.
+# BATCH_YAML: more lines under batch:, indented.
+it_config_sampled() {
+	local file=$1 size=$2 expr=${3:-} more=${4:-}
+	it_config "$file" "batch:
+  size: $size
+  min_size: $size
+  max_size: $size
+  target_time: 5s
+  contended_target_time: 50ms${more:+
+$more}"
+	sed -i "s/^  max_lock_waits: 0/  max_lock_waits: 1000/" "$file"
+	[[ -z "$expr" ]] || sed -i "s/^  new_status: old_status/  new_status: \"$expr\"/" "$file"
+	it_contains "$file" "max_lock_waits: 1000" "job with lock waits sampled"
+}
+
 it_run() {
 	"$BACKFILLD_BIN" "$@"
 }
