@@ -10,8 +10,7 @@ static int64_t clamp(const struct batchsize *b, double v)
 	return (int64_t)v;
 }
 
-void batchsize_init(struct batchsize *b, int64_t size, int64_t min, int64_t max,
-		    int64_t target_ms)
+void batchsize_init(struct batchsize *b, int64_t size, int64_t min, int64_t max, int64_t target_ms)
 {
 	b->min = min;
 	b->max = max;

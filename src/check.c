@@ -54,7 +54,7 @@ struct check {
 	char *hi[CONFIG_MAX_KEY_PARTS];
 	struct statement st[NST];
 	char table[600]; /* schema.name, the schema resolved where the job left it out */
-	char keys[512];  /* the key's columns, "a, b", for messages */
+	char keys[512];	 /* the key's columns, "a, b", for messages */
 };
 
 static void flag(struct check *c, int error, const char *code, const char *fmt, ...)
@@ -200,8 +200,8 @@ static void check_columns(struct check *c)
 
 	c->columns_ok = 0;
 	if (run(c, c->db, sql_columns(c->sql), n, p, &r) < 0) {
-		flag(c, 1, "privilege", "cannot read the columns of table %s: %s",
-		     c->table, r.message);
+		flag(c, 1, "privilege", "cannot read the columns of table %s: %s", c->table,
+		     r.message);
 		db_result_clear(&r);
 		return;
 	}
@@ -264,8 +264,8 @@ static void check_unique(struct check *c)
 	int n = sql_table_params(c->sql, p), found = 0;
 
 	if (run(c, c->db, sql_check_unique(c->sql), n, p, &r) < 0) {
-		flag(c, 1, "privilege", "cannot read the indexes of table %s: %s",
-		     c->table, r.message);
+		flag(c, 1, "privilege", "cannot read the indexes of table %s: %s", c->table,
+		     r.message);
 		db_result_clear(&r);
 		return;
 	}
@@ -330,15 +330,14 @@ static void check_triggers(struct check *c)
 	int n = sql_table_params(c->sql, p);
 
 	if (run(c, c->db, sql_check_triggers(c->sql), n, p, &r) < 0) {
-		flag(c, 0, "trigger", "cannot list the triggers of table %s: %s",
-		     c->table, r.message);
+		flag(c, 0, "trigger", "cannot list the triggers of table %s: %s", c->table,
+		     r.message);
 		db_result_clear(&r);
 		return;
 	}
 	for (int i = 0; i < r.nrows; i++)
-		flag(c, 0, "trigger",
-		     "table %s has trigger %s (%s): %s", c->table, db_value(&r, i, 0),
-		     db_value(&r, i, 1),
+		flag(c, 0, "trigger", "table %s has trigger %s (%s): %s", c->table,
+		     db_value(&r, i, 0), db_value(&r, i, 1),
 		     strstr(db_value(&r, i, 1), "UPDATE") == db_value(&r, i, 1)
 			     ? "it fires for every row each batch updates, inside the batch's "
 			       "transaction"
@@ -367,8 +366,7 @@ static void read_range(struct check *c)
 	const char *p[2];
 	int n = sql_table_params(c->sql, p);
 
-	if (run(c, c->db, sql_estimate(c->sql), n, p, &r) == 0 && r.nrows > 0 &&
-	    db_value(&r, 0, 0))
+	if (run(c, c->db, sql_estimate(c->sql), n, p, &r) == 0 && r.nrows > 0 && db_value(&r, 0, 0))
 		c->estimate = strtoll(db_value(&r, 0, 0), NULL, 10);
 	db_result_clear(&r);
 
@@ -381,8 +379,7 @@ static void read_range(struct check *c)
 	if (run(c, c->db, q, 0, NULL, &r) == 0 && r.nrows > 0) {
 		c->hi_json = key_json_row(c, &r);
 		for (size_t i = 0; i < c->cfg->nkey; i++)
-			c->hi[i] = db_value(&r, 0, (int)i) ? strdup(db_value(&r, 0, (int)i))
-							    : NULL;
+			c->hi[i] = db_value(&r, 0, (int)i) ? strdup(db_value(&r, 0, (int)i)) : NULL;
 	} else if (r.error != DB_OK) {
 		flag(c, 1, "expression-error", "cannot read the key range of table %s: %s",
 		     c->table, r.message);
@@ -392,8 +389,7 @@ static void read_range(struct check *c)
 }
 
 /* The text of JSON member key after from, up to end; "" when absent. */
-static void json_member(const char *from, const char *end, const char *key, char *out,
-			size_t len)
+static void json_member(const char *from, const char *end, const char *key, char *out, size_t len)
 {
 	char pat[64];
 	const char *p;
@@ -454,9 +450,10 @@ static void pg_plan(const struct check *c, const char *plan, struct statement *s
 		if (strstr(type, "Index") && cond[0] && mentions(cond, key))
 			idx = 1;
 		if (strstr(type, "Scan") && o < sizeof(st->access))
-			o += (size_t)snprintf(st->access + o, sizeof(st->access) - o, "%s%s%s%s%s%s",
-					      o ? "; " : "", type, index[0] ? " using " : "",
-					      index, rel[0] ? " on " : "", rel);
+			o += (size_t)snprintf(st->access + o, sizeof(st->access) - o,
+					      "%s%s%s%s%s%s", o ? "; " : "", type,
+					      index[0] ? " using " : "", index,
+					      rel[0] ? " on " : "", rel);
 		p = next;
 	}
 	st->index_range = idx && !seq && !sort;
@@ -776,7 +773,8 @@ static void check_rights(struct check *c)
 	}
 	snprintf(session, sizeof(session), "%ld", db_session_id(c->db));
 	if (cfg->throttle.max_lock_waits > 0 &&
-	    run(c, c->db, sql_lock_waits(db_dialect(c->db), db_server_version(c->db)), 1, p, &r) < 0)
+	    run(c, c->db, sql_lock_waits(db_dialect(c->db), db_server_version(c->db)), 1, p, &r) <
+		    0)
 		flag(c, 1, "privilege", "the lock-wait throttle cannot read: %s", r.message);
 	db_result_clear(&r);
 	if (cfg->throttle.max_active > 0 &&
@@ -785,8 +783,8 @@ static void check_rights(struct check *c)
 	db_result_clear(&r);
 	if (lag && !cfg->throttle.nreplicas &&
 	    run(c, c->db, sql_lag_fallback(db_dialect(c->db)), 0, NULL, &r) < 0)
-		flag(c, 1, "privilege", "the replication lag (no replicas listed) cannot be read: %s",
-		     r.message);
+		flag(c, 1, "privilege",
+		     "the replication lag (no replicas listed) cannot be read: %s", r.message);
 	db_result_clear(&r);
 	if (cfg->throttle.query && cfg->throttle.query[0]) {
 		if (run(c, c->db, cfg->throttle.query, 0, NULL, &r) < 0)

@@ -151,7 +151,8 @@ int checkpoint_row_parse(const struct db_result *res, struct checkpoint_row *row
 	memset(row, 0, sizeof(*row));
 	if (res->nrows < 1 || res->ncols < 7)
 		return -ENOENT;
-	snprintf(row->state, sizeof(row->state), "%s", db_value(res, 0, 0) ? db_value(res, 0, 0) : "");
+	snprintf(row->state, sizeof(row->state), "%s",
+		 db_value(res, 0, 0) ? db_value(res, 0, 0) : "");
 	row->cursor = dup_or_null(db_value(res, 0, 1));
 	row->high_water = dup_or_null(db_value(res, 0, 2));
 	row->rows_done = db_value(res, 0, 3) ? strtoll(db_value(res, 0, 3), NULL, 10) : 0;

@@ -144,9 +144,11 @@ static int print_answer(const char *answer)
 static int not_running(const char *path, int rc)
 {
 	if (rc == -ENOENT || rc == -ECONNREFUSED)
-		fprintf(stderr, "backfilld: no daemon is running at %s (%s)\n", path, strerror(-rc));
+		fprintf(stderr, "backfilld: no daemon is running at %s (%s)\n", path,
+			strerror(-rc));
 	else if (rc == -EACCES)
-		fprintf(stderr, "backfilld: %s: permission denied (status.mode allows whom?)\n", path);
+		fprintf(stderr, "backfilld: %s: permission denied (status.mode allows whom?)\n",
+			path);
 	else
 		fprintf(stderr, "backfilld: cannot talk to the daemon at %s: %s\n", path,
 			strerror(-rc));
@@ -222,7 +224,8 @@ int client_run(const char *cmd, const char *config_path, const char *socket_path
 		}
 		for (int i = 0; i < nargs; i++) {
 			if (!strchr(args[i], '=') || args[i][0] == '=') {
-				fprintf(stderr, "backfilld set: expected KEY=VALUE, got '%s'\n", args[i]);
+				fprintf(stderr, "backfilld set: expected KEY=VALUE, got '%s'\n",
+					args[i]);
 				strbuf_free(&req);
 				return 2;
 			}
@@ -250,8 +253,9 @@ int client_run(const char *cmd, const char *config_path, const char *socket_path
 		strbuf_free(&req);
 		return rc;
 	} else {
-		fprintf(stderr, "backfilld %s: name the job with -c JOB.yaml or its socket with "
-			"-s PATH\n", cmd);
+		fprintf(stderr,
+			"backfilld %s: name the job with -c JOB.yaml or its socket with -s PATH\n",
+			cmd);
 		strbuf_free(&req);
 		return 2;
 	}

@@ -26,8 +26,8 @@
 #define MAX_REPLICAS 64
 #define MAX_JOB_NAME 100
 #define MAX_DURATION_MS INT32_MAX /* fits postgres' int GUCs and every int timer */
-#define ESC_BUF 80   /* a value quoted in a message, truncated */
-#define PATH_BUF 256 /* a key path such as throttle.replicas[3].password_file */
+#define ESC_BUF 80		  /* a value quoted in a message, truncated */
+#define PATH_BUF 256		  /* a key path such as throttle.replicas[3].password_file */
 
 enum node_type { NODE_SCALAR, NODE_SEQUENCE, NODE_MAPPING };
 
@@ -1652,8 +1652,9 @@ int config_parse(const char *name, const char *buf, size_t len, struct config **
 int config_parse_flags(const char *name, const char *buf, size_t len, unsigned flags,
 		       struct config **out, char *err, size_t errlen)
 {
-	struct ctx c = { .name = name ? name : "<config>", .err = err, .errlen = errlen,
-			 .flags = flags };
+	struct ctx c = {
+		.name = name ? name : "<config>", .err = err, .errlen = errlen, .flags = flags
+	};
 	struct node *root = NULL;
 	struct config *cfg = NULL;
 	const char *slash;

@@ -117,7 +117,8 @@ int control_parse(const char *line, struct control_request *req, char *err, size
 			memcpy(word + have, p, strlen(p) + 1);
 			p += strlen(p);
 		}
-		if (klen >= sizeof(req->set[0].key) || strlen(eq + 1) >= sizeof(req->set[0].value)) {
+		if (klen >= sizeof(req->set[0].key) ||
+		    strlen(eq + 1) >= sizeof(req->set[0].value)) {
 			snprintf(err, errlen, "set: key or value too long");
 			return -EINVAL;
 		}

@@ -29,8 +29,8 @@ struct daemon {
 	ev_timer watchdog;
 	ev_timer metrics_timer;
 	struct status_server *status;
-	int status_retry;      /* the socket was busy at start: try again once running */
-	int metrics_errno;     /* last textfile error logged, to log each kind once */
+	int status_retry;  /* the socket was busy at start: try again once running */
+	int metrics_errno; /* last textfile error logged, to log each kind once */
 };
 
 /* Status clients waiting for something: a `pause` answered once paused. */
@@ -209,9 +209,7 @@ static void daemon_request(struct status_client *c, const char *line, int privil
 		status_reply(c, "OK stopping after the batch in flight");
 		job_request_stop(d->job);
 		return;
-	case CONTROL_SET:
-		daemon_set(d, c, &req);
-		return;
+	case CONTROL_SET: daemon_set(d, c, &req); return;
 	}
 	status_reply(c, "ERR unknown request");
 }
@@ -235,9 +233,10 @@ static void daemon_reload(struct daemon *d)
 	/* the running connections keep theirs: the file's password is not needed */
 	config_wipe_secrets(next);
 	log_info("reloaded %s: batch size %lld..%lld, target %lld ms, sleep %lld ms, "
-		 "lock_timeout %lld ms", next->path, (long long)next->batch.min_size,
-		 (long long)next->batch.max_size, (long long)next->batch.target_time_ms,
-		 (long long)next->batch.sleep_ms, (long long)next->batch.lock_timeout_ms);
+		 "lock_timeout %lld ms",
+		 next->path, (long long)next->batch.min_size, (long long)next->batch.max_size,
+		 (long long)next->batch.target_time_ms, (long long)next->batch.sleep_ms,
+		 (long long)next->batch.lock_timeout_ms);
 }
 
 static void daemon_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -250,15 +249,9 @@ static void daemon_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		log_info("%s received", w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
 		job_request_stop(d->job);
 		break;
-	case SIGUSR1:
-		job_request_pause(d->job, 1);
-		break;
-	case SIGUSR2:
-		job_request_pause(d->job, 0);
-		break;
-	case SIGHUP:
-		daemon_reload(d);
-		break;
+	case SIGUSR1: job_request_pause(d->job, 1); break;
+	case SIGUSR2: job_request_pause(d->job, 0); break;
+	case SIGHUP: daemon_reload(d); break;
 	}
 }
 

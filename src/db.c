@@ -16,8 +16,8 @@ int db_connect(struct db *db, db_callback cb, void *arg)
 	return db->ops->connect(db, cb, arg);
 }
 
-int db_query(struct db *db, const char *sql, int nparams, const char *const *params,
-	     db_callback cb, void *arg)
+int db_query(struct db *db, const char *sql, int nparams, const char *const *params, db_callback cb,
+	     void *arg)
 {
 	return db->ops->query(db, sql, nparams, params, cb, arg);
 }

@@ -35,14 +35,14 @@ struct myconf {
 struct myconn {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	MYSQL *mysql;             /* the worker's alone */
+	MYSQL *mysql; /* the worker's alone */
 	enum req_kind req;
 	char *sql;
 	int nparams;
 	char **params;
 	int has_res;
 	struct db_result res;
-	int abandoned;            /* the loop side is gone: clean up and exit */
+	int abandoned; /* the loop side is gone: clean up and exit */
 	struct ev_loop *loop;
 	ev_async *async;
 	struct myconf conf;
@@ -55,11 +55,11 @@ struct mydb {
 	struct ev_loop *loop;
 	ev_async async;
 	ev_timer deferred;
-	struct myconn *c;         /* NULL while closed */
+	struct myconn *c; /* NULL while closed */
 	int busy;
 	db_callback cb;
 	void *arg;
-	struct db_result early;   /* a failure found before the worker got the request */
+	struct db_result early; /* a failure found before the worker got the request */
 	struct myconf conf;
 	char version[128];
 	unsigned long thread_id;
@@ -116,32 +116,44 @@ static void library_init(void)
 
 /* --- errors ---------------------------------------------------------------------- */
 
+/* Error numbers, by their names in the servers' and the clients' headers; some exist
+ * on MariaDB or on MySQL only, so no one header has them all. */
+enum {
+	MY_ACCESS_DENIED = 1045,	/* ER_ACCESS_DENIED_ERROR */
+	MY_SERVER_SHUTDOWN = 1053,	/* ER_SERVER_SHUTDOWN */
+	MY_LOCK_WAIT_TIMEOUT = 1205,	/* ER_LOCK_WAIT_TIMEOUT */
+	MY_LOCK_DEADLOCK = 1213,	/* ER_LOCK_DEADLOCK */
+	MY_QUERY_INTERRUPTED = 1317,	/* ER_QUERY_INTERRUPTED */
+	MY_CONNECTION_KILLED = 1927,	/* MariaDB ER_CONNECTION_KILLED */
+	MY_STATEMENT_TIMEOUT = 1969,	/* MariaDB ER_STATEMENT_TIMEOUT (max_statement_time) */
+	MY_CONNECTION_ERROR = 2002,	/* CR_CONNECTION_ERROR */
+	MY_CONN_HOST_ERROR = 2003,	/* CR_CONN_HOST_ERROR */
+	MY_SERVER_GONE = 2006,		/* CR_SERVER_GONE_ERROR */
+	MY_SERVER_LOST = 2013,		/* CR_SERVER_LOST */
+	MY_SERVER_LOST_EXTENDED = 2055, /* CR_SERVER_LOST_EXTENDED */
+	MY_QUERY_TIMEOUT = 3024,	/* MySQL ER_QUERY_TIMEOUT (max_execution_time) */
+	MY_INTERACTION_TIMEOUT = 4031,	/* MySQL ER_CLIENT_INTERACTION_TIMEOUT */
+};
+
 static enum db_error mydb_classify(unsigned err)
 {
 	switch (err) {
-	case 0:
-		return DB_OK;
-	case 1205: /* ER_LOCK_WAIT_TIMEOUT */
-		return DB_ERR_LOCK_TIMEOUT;
-	case 1213: /* ER_LOCK_DEADLOCK */
-		return DB_ERR_DEADLOCK;
-	case 1969: /* MariaDB ER_STATEMENT_TIMEOUT (max_statement_time) */
-	case 3024: /* MySQL ER_QUERY_TIMEOUT (max_execution_time) */
-	case 1317: /* ER_QUERY_INTERRUPTED */
-		return DB_ERR_STATEMENT_TIMEOUT;
-	case 1053: /* ER_SERVER_SHUTDOWN */
-	case 1927: /* MariaDB ER_CONNECTION_KILLED */
-	case 2002: /* CR_CONNECTION_ERROR */
-	case 2003: /* CR_CONN_HOST_ERROR */
-	case 2006: /* CR_SERVER_GONE_ERROR */
-	case 2013: /* CR_SERVER_LOST */
-	case 2055: /* CR_SERVER_LOST_EXTENDED */
-	case 4031: /* MySQL ER_CLIENT_INTERACTION_TIMEOUT */
-		return DB_ERR_CONNECTION;
-	case 1045: /* ER_ACCESS_DENIED_ERROR */
-		return DB_ERR_AUTH;
-	default:
-		return DB_ERR_OTHER;
+	case 0: return DB_OK;
+	case MY_LOCK_WAIT_TIMEOUT: return DB_ERR_LOCK_TIMEOUT;
+	case MY_LOCK_DEADLOCK: return DB_ERR_DEADLOCK;
+	case MY_STATEMENT_TIMEOUT:
+	case MY_QUERY_TIMEOUT:
+	case MY_QUERY_INTERRUPTED: return DB_ERR_STATEMENT_TIMEOUT;
+	case MY_SERVER_SHUTDOWN:
+	case MY_CONNECTION_KILLED:
+	case MY_CONNECTION_ERROR:
+	case MY_CONN_HOST_ERROR:
+	case MY_SERVER_GONE:
+	case MY_SERVER_LOST:
+	case MY_SERVER_LOST_EXTENDED:
+	case MY_INTERACTION_TIMEOUT: return DB_ERR_CONNECTION;
+	case MY_ACCESS_DENIED: return DB_ERR_AUTH;
+	default: return DB_ERR_OTHER;
 	}
 }
 
@@ -448,7 +460,7 @@ static void *worker_main(void *arg)
 		if (req == REQ_CONNECT)
 			worker_connect(c, &res);
 		else if (!c->mysql)
-			set_error(&res, 2006, NULL, "not connected");
+			set_error(&res, MY_SERVER_GONE, NULL, "not connected");
 		else if (c->nparams == 0)
 			worker_simple(c, c->sql, &res);
 		else

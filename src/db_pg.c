@@ -168,12 +168,8 @@ static void pgdb_connect_poll(struct pgdb *p)
 	const char *msg;
 
 	switch (PQconnectPoll(p->conn)) {
-	case PGRES_POLLING_READING:
-		pgdb_watch(p, EV_READ);
-		return;
-	case PGRES_POLLING_WRITING:
-		pgdb_watch(p, EV_WRITE);
-		return;
+	case PGRES_POLLING_READING: pgdb_watch(p, EV_READ); return;
+	case PGRES_POLLING_WRITING: pgdb_watch(p, EV_WRITE); return;
 	case PGRES_POLLING_OK:
 		PQsetNoticeProcessor(p->conn, pgdb_notice, p);
 		if (PQsetnonblocking(p->conn, 1) != 0) {
@@ -190,7 +186,7 @@ static void pgdb_connect_poll(struct pgdb *p)
 					  strstr(msg, "authentication failed")
 				  ? DB_ERR_AUTH
 			  : strstr(msg, "does not exist") ? DB_ERR_OTHER
-							   : DB_ERR_CONNECTION,
+							  : DB_ERR_CONNECTION,
 			  msg);
 	}
 }
@@ -395,10 +391,9 @@ static int pgdb_query(struct db *db, const char *sql, int nparams, const char *c
 	else
 		ok = PQsendQueryParams(p->conn, sql, nparams, NULL, params, NULL, NULL, 0);
 	if (!ok)
-		return pgdb_fail_later(p,
-				       PQstatus(p->conn) == CONNECTION_BAD ? DB_ERR_CONNECTION
-									  : DB_ERR_OTHER,
-				       PQerrorMessage(p->conn));
+		return pgdb_fail_later(
+			p, PQstatus(p->conn) == CONNECTION_BAD ? DB_ERR_CONNECTION : DB_ERR_OTHER,
+			PQerrorMessage(p->conn));
 	pgdb_watch(p, EV_READ);
 	pgdb_flush(p);
 	return 0;

@@ -15,8 +15,7 @@
 #define BACKFILLD_DRIVER_DIR "../lib/backfilld"
 #endif
 
-typedef struct db *(*new_postgres_fn)(struct ev_loop *, const struct config_conn *,
-				      const char *);
+typedef struct db *(*new_postgres_fn)(struct ev_loop *, const struct config_conn *, const char *);
 typedef struct db *(*new_mysql_fn)(struct ev_loop *, const struct config_conn *);
 
 static struct {

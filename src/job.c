@@ -74,22 +74,22 @@ struct job {
 	struct ev_loop *loop;
 	const struct config *cfg;
 	struct job_options opt;
-	char name[128];       /* the checkpoint row's job */
+	char name[128]; /* the checkpoint row's job */
 	char lock_name[160];
-	char owner[300];      /* host:pid */
+	char owner[300]; /* host:pid */
 	char hash[17];
 
 	struct db *db;
 	struct sql *sql;
 	/* the batch's statements that never change, built once with sql */
 	char *q_update_first, *q_update_next, *q_advance;
-	char *q_begin; /* with the batch's timeouts: rebuilt by job_reload */
-	char *upper_json;     /* the batch in flight's upper bound, as the checkpoint stores it */
+	char *q_begin;	  /* with the batch's timeouts: rebuilt by job_reload */
+	char *upper_json; /* the batch in flight's upper bound, as the checkpoint stores it */
 	enum step step;
 	enum job_state state;
 	int exit_code;
-	int connected_once;   /* startup is done: a lost connection is reconnected */
-	int have_row;         /* the checkpoint row exists: failures are recorded in it */
+	int connected_once; /* startup is done: a lost connection is reconnected */
+	int have_row;	    /* the checkpoint row exists: failures are recorded in it */
 
 	int numeric[CONFIG_MAX_KEY_PARTS];
 	struct key cursor, high, low, upper;
@@ -101,35 +101,35 @@ struct job {
 	int64_t batch_n;
 	int bound_found;
 	int64_t affected;
-	int64_t waiters;               /* sessions the batch stalled; -1 not counted */
-	int sample_off;                /* the batch sample failed: the probe's alone decide */
+	int64_t waiters; /* sessions the batch stalled; -1 not counted */
+	int sample_off;	 /* the batch sample failed: the probe's alone decide */
 	double batch_t0;
 	double last_batch_ms;
-	double lag_pace, lag_prev;     /* job_lag_pause */
-	struct db_result saved_error;  /* the error a ROLLBACK is cleaning up after */
-	int attempts;                  /* consecutive failed attempts of this batch */
+	double lag_pace, lag_prev;    /* job_lag_pause */
+	struct db_result saved_error; /* the error a ROLLBACK is cleaning up after */
+	int attempts;		      /* consecutive failed attempts of this batch */
 	int64_t errors, retries;
 
 	/* requests, acted upon at batch boundaries */
 	int stop_requested;
 	int pause_requested;
-	int waiting;          /* idle on `wait` before the next batch */
+	int waiting;		  /* idle on `wait` before the next batch */
 	const char *state_target; /* the checkpoint state being written */
 
-	ev_timer wait;        /* batch sleep, retry backoff, reconnect backoff */
+	ev_timer wait; /* batch sleep, retry backoff, reconnect backoff */
 	ev_timer progress;
 	double reconnect_delay;
 
 	/* progress */
 	double t_start;
 	time_t started_wall;
-	double active_s;      /* time spent running batches or sleeping between them */
-	double active_since;  /* 0 when not running */
+	double active_s;     /* time spent running batches or sleeping between them */
+	double active_since; /* 0 when not running */
 	double paused_s;
-	double paused_since;  /* 0 when not paused */
+	double paused_since; /* 0 when not paused */
 	double throttled_s;
 	double throttled_since; /* 0 when not throttled */
-	struct throttle *thr; /* run mode only */
+	struct throttle *thr;	/* run mode only */
 	struct rate_window rate;
 	struct progress_errors by_kind;
 	char *cursor_json, *high_json;
@@ -140,10 +140,10 @@ struct job {
 	struct key vcursor;
 	int64_t pending, diverged, checked;
 	int64_t chunk_pending, chunk_diverged; /* in (vcursor, upper] */
-	struct strbuf sample[2];               /* JSON keys: pending, diverged */
+	struct strbuf sample[2];	       /* JSON keys: pending, diverged */
 	int64_t nsample[2];
-	int sampling;                          /* which kind STEP_VERIFY_SAMPLE reads */
-	double verify_logged;                  /* when progress was last logged */
+	int sampling;	      /* which kind STEP_VERIFY_SAMPLE reads */
+	double verify_logged; /* when progress was last logged */
 };
 
 static void job_next_batch(struct job *job);
@@ -415,8 +415,8 @@ void job_progress(const struct job *job, struct progress *p)
 		for (int k = 0; k < THROTTLE_NKINDS; k++)
 			p->throttled_by_kind[k] = r.seconds[k];
 	}
-	p->throttled_seconds = job->throttled_s +
-			       (job->throttled_since > 0 ? now - job->throttled_since : 0);
+	p->throttled_seconds =
+		job->throttled_s + (job->throttled_since > 0 ? now - job->throttled_since : 0);
 	p->errors = job->errors;
 	p->retries = job->retries;
 	p->by_kind = job->by_kind;
@@ -558,8 +558,7 @@ static void job_reconnect(struct job *job, const char *why)
 		job->reconnect_delay = RECONNECT_MIN;
 		job_set_state(job, JOB_RECONNECTING);
 	} else {
-		log_warn("reconnect failed: %s; next attempt in %.1fs", why,
-			 job->reconnect_delay);
+		log_warn("reconnect failed: %s; next attempt in %.1fs", why, job->reconnect_delay);
 	}
 	if (job->stop_requested) {
 		log_warn("stop requested while the database is unreachable: exiting; the job "
@@ -584,8 +583,8 @@ static void job_after_columns(struct job *job, const struct db_result *res)
 	int n;
 
 	if (res->nrows == 0) {
-		job_fail(job, 2, "%s: table %s not found (or not visible to this user)",
-			 cfg->path, job->sql->table_name);
+		job_fail(job, 2, "%s: table %s not found (or not visible to this user)", cfg->path,
+			 job->sql->table_name);
 		return;
 	}
 	for (size_t i = 0; i < cfg->nkey; i++) {
@@ -701,7 +700,8 @@ static void job_after_load(struct job *job, const struct db_result *res)
 		const char *params[1] = { job->name };
 
 		log_warn("--reset: discarding the checkpoint of job %s (state %s, %" PRId64
-			 " rows done)", job->name, row.state, row.rows_done);
+			 " rows done)",
+			 job->name, row.state, row.rows_done);
 		checkpoint_row_clear(&row);
 		job_send_owned(job, STEP_DELETE, checkpoint_sql_delete(job->sql), 1, params);
 		return;
@@ -725,8 +725,10 @@ static void job_after_load(struct job *job, const struct db_result *res)
 	}
 	if (key_from_json(&job->cursor, row.cursor, job->cfg->nkey) < 0 ||
 	    key_from_json(&job->high, row.high_water, job->cfg->nkey) < 0) {
-		job_fail(job, 1, "checkpoint row of job %s holds an unreadable cursor (%s) or "
-			 "high_water (%s)", job->name, row.cursor ? row.cursor : "NULL",
+		job_fail(job, 1,
+			 "checkpoint row of job %s holds an unreadable cursor (%s) or "
+			 "high_water (%s)",
+			 job->name, row.cursor ? row.cursor : "NULL",
 			 row.high_water ? row.high_water : "NULL");
 		checkpoint_row_clear(&row);
 		return;
@@ -735,9 +737,9 @@ static void job_after_load(struct job *job, const struct db_result *res)
 	job->batches_done = row.batches_done;
 	if (!job->connected_once) {
 		log_info("resuming job %s (was %s, last owner %s) at cursor %s: %" PRId64
-			 " rows in %" PRId64 " batches done", job->name, row.state,
-			 row.owner ? row.owner : "unknown", row.cursor ? row.cursor : "start",
-			 row.rows_done, row.batches_done);
+			 " rows in %" PRId64 " batches done",
+			 job->name, row.state, row.owner ? row.owner : "unknown",
+			 row.cursor ? row.cursor : "start", row.rows_done, row.batches_done);
 	} else {
 		log_info("reconnected: resuming at cursor %s", row.cursor ? row.cursor : "start");
 	}
@@ -865,8 +867,8 @@ static void job_verify_next(struct job *job)
 	const char *params[JOB_MAX_PARAMS];
 	int n;
 
-	if (!job->high.set || (job->vcursor.set && key_equal(&job->vcursor, &job->high,
-							      job->cfg->nkey))) {
+	if (!job->high.set ||
+	    (job->vcursor.set && key_equal(&job->vcursor, &job->high, job->cfg->nkey))) {
 		job_verify_report(job);
 		if (job->opt.mode == JOB_MODE_VERIFY)
 			job_exit(job, job->pending || job->diverged ? 3 : 0);
@@ -901,8 +903,7 @@ static void job_verify_after_bound(struct job *job, const struct db_result *res)
 		return;
 	}
 	n = range_params(job, &job->vcursor, &job->upper, params);
-	job_send_owned(job, STEP_VERIFY_COUNT, sql_count(job->sql, !job->vcursor.set), n,
-		       params);
+	job_send_owned(job, STEP_VERIFY_COUNT, sql_count(job->sql, !job->vcursor.set), n, params);
 }
 
 /* The chunk (vcursor, upper] is counted: list its first keys of a kind still
@@ -1005,8 +1006,8 @@ static void job_next_batch(struct job *job)
 			job_write_state(job, "paused", NULL);
 		return;
 	}
-	if (!job->high.set || (job->cursor.set && key_equal(&job->cursor, &job->high,
-							     job->cfg->nkey))) {
+	if (!job->high.set ||
+	    (job->cursor.set && key_equal(&job->cursor, &job->high, job->cfg->nkey))) {
 		job_finish(job);
 		return;
 	}
@@ -1189,8 +1190,9 @@ static void job_after_commit(struct job *job)
 		snprintf(waiters, sizeof(waiters), "waiters not counted");
 	else
 		snprintf(waiters, sizeof(waiters), "%" PRId64 " waiting on it", job->waiters);
-	log_debug("batch %" PRId64 ": %" PRId64 " keys, %" PRId64 " rows, %.1f ms, %s, next size %"
-		  PRId64, job->batches_done, job->batch_n, job->affected, ms, waiters, job->bs.size);
+	log_debug("batch %" PRId64 ": %" PRId64 " keys, %" PRId64
+		  " rows, %.1f ms, %s, next size %" PRId64,
+		  job->batches_done, job->batch_n, job->affected, ms, waiters, job->bs.size);
 	pause = (double)job->cfg->batch.sleep_ms / 1000.0 + job_lag_pause(job, ms);
 	if (pause > 0 && !job->stop_requested && !job->pause_requested &&
 	    !key_equal(&job->cursor, &job->high, job->cfg->nkey)) {
@@ -1203,15 +1205,15 @@ static void job_after_commit(struct job *job)
 /* The engine's message with its SQLSTATE, as the log and last_error show it. */
 static const char *error_text(const struct db_result *r, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s%s%s%s", r->message, r->sqlstate[0] ? " (SQLSTATE " : "",
-		 r->sqlstate, r->sqlstate[0] ? ")" : "");
+	snprintf(buf, len, "%s%s%s%s", r->message, r->sqlstate[0] ? " (SQLSTATE " : "", r->sqlstate,
+		 r->sqlstate[0] ? ")" : "");
 	return buf;
 }
 
 static int retryable(enum db_error e)
 {
-	return e == DB_ERR_LOCK_TIMEOUT || e == DB_ERR_STATEMENT_TIMEOUT ||
-	       e == DB_ERR_DEADLOCK || e == DB_ERR_SERIALIZATION;
+	return e == DB_ERR_LOCK_TIMEOUT || e == DB_ERR_STATEMENT_TIMEOUT || e == DB_ERR_DEADLOCK ||
+	       e == DB_ERR_SERIALIZATION;
 }
 
 /* The batch's transaction has been rolled back: retry smaller, or give up. */
@@ -1235,9 +1237,11 @@ static void job_after_rollback(struct job *job)
 	}
 	job->attempts++;
 	if (job->attempts > job->cfg->batch.max_retries) {
-		job_fail(job, 1, "batch failed %d times in a row (batch.max_retries %" PRId64
-			 "); last error: %s: %s", job->attempts, job->cfg->batch.max_retries,
-			 db_error_name(e->error), e->message);
+		job_fail(job, 1,
+			 "batch failed %d times in a row (batch.max_retries %" PRId64
+			 "); last error: %s: %s",
+			 job->attempts, job->cfg->batch.max_retries, db_error_name(e->error),
+			 e->message);
 		return;
 	}
 	job->retries++;
@@ -1256,8 +1260,8 @@ static void job_after_rollback(struct job *job)
 	delay = jitter(delay);
 	log_warn("batch after cursor %s failed (%s: %s); retry %d of %" PRId64
 		 " in %.2fs with batch size %" PRId64,
-		 job->cursor_json ? job->cursor_json : "start", db_error_name(e->error),
-		 e->message, job->attempts, job->cfg->batch.max_retries, delay, job->bs.size);
+		 job->cursor_json ? job->cursor_json : "start", db_error_name(e->error), e->message,
+		 job->attempts, job->cfg->batch.max_retries, delay, job->bs.size);
 	job_wait(job, delay);
 }
 
@@ -1285,8 +1289,7 @@ static void job_on_error(struct job *job, enum step step, const struct db_result
 {
 	char text[sizeof(res->message) + 32];
 
-	if (res->error == DB_ERR_CONNECTION && job->connected_once &&
-	    job->state != JOB_FAILED) {
+	if (res->error == DB_ERR_CONNECTION && job->connected_once && job->state != JOB_FAILED) {
 		job_reconnect(job, res->message);
 		return;
 	}
@@ -1355,11 +1358,8 @@ static void job_on_error(struct job *job, enum step step, const struct db_result
 			return;
 		}
 		break;
-	case STEP_ROLLBACK:
-		job_fail(job, 1, "rollback failed: %s", res->message);
-		return;
-	default:
-		break;
+	case STEP_ROLLBACK: job_fail(job, 1, "rollback failed: %s", res->message); return;
+	default: break;
 	}
 	if (step == STEP_VERIFY_BOUND || step == STEP_VERIFY_COUNT || step == STEP_VERIFY_SAMPLE ||
 	    step == STEP_READ_ONLY)
@@ -1379,7 +1379,8 @@ static void job_after_state(struct job *job)
 	}
 	if (strcmp(target, "stopped") == 0) {
 		job_set_state(job, JOB_STOPPED);
-		log_info("stopped at %s after %" PRId64 " rows in %" PRId64 " batches; run again to resume",
+		log_info("stopped at %s after %" PRId64 " rows in %" PRId64
+			 " batches; run again to resume",
 			 job->cursor_json ? job->cursor_json : "the start", job->rows_done,
 			 job->batches_done);
 		job_exit(job, 0);
@@ -1443,8 +1444,8 @@ static void job_db_cb(const struct db_result *res, void *arg)
 		if (!job->sql) {
 			char err[256];
 
-			job->sql = sql_new(job->cfg, job->db, job->opt.mode == JOB_MODE_ROLLBACK, err,
-					   sizeof(err));
+			job->sql = sql_new(job->cfg, job->db, job->opt.mode == JOB_MODE_ROLLBACK,
+					   err, sizeof(err));
 			if (!job->sql) {
 				job_fail(job, 1, "%s", err);
 				return;
@@ -1475,12 +1476,8 @@ static void job_db_cb(const struct db_result *res, void *arg)
 		log_info("connected, read only; checking table %s", job->sql->table_name);
 		job_send_columns(job);
 		return;
-	case STEP_COLUMNS:
-		job_after_columns(job, res);
-		return;
-	case STEP_EXPLAIN:
-		job_send_lock(job);
-		return;
+	case STEP_COLUMNS: job_after_columns(job, res); return;
+	case STEP_EXPLAIN: job_send_lock(job); return;
 	case STEP_LOCK:
 		if (res->nrows < 1 || !db_value(res, 0, 0) ||
 		    strcmp(db_value(res, 0, 0), "1") != 0) {
@@ -1527,9 +1524,7 @@ static void job_db_cb(const struct db_result *res, void *arg)
 		checkpoint_row_clear(&row);
 		return;
 	}
-	case STEP_CREATE:
-		job_send_load(job, STEP_LOAD, job->name);
-		return;
+	case STEP_CREATE: job_send_load(job, STEP_LOAD, job->name); return;
 	case STEP_LOAD:
 		if (job->opt.mode == JOB_MODE_VERIFY) {
 			struct checkpoint_row row;
@@ -1538,7 +1533,8 @@ static void job_db_cb(const struct db_result *res, void *arg)
 				if (strcmp(row.config_hash, job->hash) != 0)
 					log_warn("checkpoint of job %s was written for another "
 						 "config; verifying up to its high-water mark "
-						 "anyway", job->name);
+						 "anyway",
+						 job->name);
 				if (key_from_json(&job->high, row.high_water, job->cfg->nkey) < 0) {
 					checkpoint_row_clear(&row);
 					job_fail(job, 1, "unreadable high_water in the checkpoint");
@@ -1553,15 +1549,12 @@ static void job_db_cb(const struct db_result *res, void *arg)
 		}
 		job_after_load(job, res);
 		return;
-	case STEP_DELETE:
-		job_take_range(job);
-		return;
-	case STEP_FORWARD:
-		job_after_forward(job, res);
-		return;
+	case STEP_DELETE: job_take_range(job); return;
+	case STEP_FORWARD: job_after_forward(job, res); return;
 	case STEP_HIGH_WATER:
 		if (job->opt.mode == JOB_MODE_VERIFY) {
-			if (res->nrows > 0 && key_from_row(&job->high, res, 0, job->cfg->nkey) < 0) {
+			if (res->nrows > 0 &&
+			    key_from_row(&job->high, res, 0, job->cfg->nkey) < 0) {
 				job_fail(job, 1, "the key of table %s has NULL values",
 					 job->sql->table_name);
 				return;
@@ -1593,20 +1586,15 @@ static void job_db_cb(const struct db_result *res, void *arg)
 					: 0;
 		job_begin_running(job);
 		return;
-	case STEP_BEGIN:
-		job_send_bound(job);
-		return;
-	case STEP_BOUND:
-		job_after_bound(job, res);
-		return;
-	case STEP_UPDATE:
-		job_after_update(job, res);
-		return;
+	case STEP_BEGIN: job_send_bound(job); return;
+	case STEP_BOUND: job_after_bound(job, res); return;
+	case STEP_UPDATE: job_after_update(job, res); return;
 	case STEP_ADVANCE:
 		if (res->affected != 1) {
 			char msg[256];
 
-			snprintf(msg, sizeof(msg), "checkpoint row of job %s is missing", job->name);
+			snprintf(msg, sizeof(msg), "checkpoint row of job %s is missing",
+				 job->name);
 			job_abort_batch(job, DB_ERR_OTHER, "", msg);
 			return;
 		}
@@ -1621,12 +1609,8 @@ static void job_db_cb(const struct db_result *res, void *arg)
 			throttle_batch_running(job->thr, 0);
 		job_after_commit(job);
 		return;
-	case STEP_ROLLBACK:
-		job_after_rollback(job);
-		return;
-	case STEP_STATE:
-		job_after_state(job);
-		return;
+	case STEP_ROLLBACK: job_after_rollback(job); return;
+	case STEP_STATE: job_after_state(job); return;
 	case STEP_FINISH:
 		job_set_state(job, JOB_DONE);
 		log_info("done: %" PRId64 " rows in %" PRId64 " batches, %.1fs", job->rows_done,
@@ -1634,24 +1618,16 @@ static void job_db_cb(const struct db_result *res, void *arg)
 		ev_timer_stop(job->loop, &job->progress);
 		job_verify_start(job);
 		return;
-	case STEP_VERIFY_BOUND:
-		job_verify_after_bound(job, res);
-		return;
-	case STEP_VERIFY_COUNT:
-		job_verify_after_count(job, res);
-		return;
-	case STEP_VERIFY_SAMPLE:
-		job_verify_after_sample(job, res);
-		return;
-	case STEP_NONE:
-		return;
+	case STEP_VERIFY_BOUND: job_verify_after_bound(job, res); return;
+	case STEP_VERIFY_COUNT: job_verify_after_count(job, res); return;
+	case STEP_VERIFY_SAMPLE: job_verify_after_sample(job, res); return;
+	case STEP_NONE: return;
 	}
 }
 
 /* --- public ------------------------------------------------------------------------------------ */
 
-struct job *job_new(struct ev_loop *loop, const struct config *cfg,
-		    const struct job_options *opt)
+struct job *job_new(struct ev_loop *loop, const struct config *cfg, const struct job_options *opt)
 {
 	struct job *job = calloc(1, sizeof(*job));
 	char host[256] = "localhost";
@@ -1734,9 +1710,9 @@ int job_start(struct job *job)
 	log_info("starting job %s on table %s%s%s (%s)", job->name,
 		 job->cfg->table.schema ? job->cfg->table.schema : "",
 		 job->cfg->table.schema ? "." : "", job->cfg->table.name,
-		 job->opt.mode == JOB_MODE_VERIFY	? "verify"
+		 job->opt.mode == JOB_MODE_VERIFY     ? "verify"
 		 : job->opt.mode == JOB_MODE_ROLLBACK ? "rollback"
-							: "run");
+						      : "run");
 	job_connect(job);
 	return 0;
 }
@@ -1796,7 +1772,8 @@ int job_reload(struct job *job, const struct config *cfg, char *err, size_t errl
 	config_hash(cfg, hash);
 	if (strcmp(hash, job->hash) != 0 || strcmp(cfg->job, job->cfg->job) != 0 ||
 	    cfg->driver != job->cfg->driver) {
-		snprintf(err, errlen, "job, driver, table, key, set or where changed: refused "
+		snprintf(err, errlen,
+			 "job, driver, table, key, set or where changed: refused "
 			 "(stop the job and start it with --reset to change them)");
 		return -EINVAL;
 	}

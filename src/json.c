@@ -284,8 +284,7 @@ static char *parse_string(const char *p, const char **end)
 			o += utf8_put(out + o, cp);
 			break;
 		}
-		default:
-			goto out_free;
+		default: goto out_free;
 		}
 	}
 	if (*p != '"')

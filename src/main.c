@@ -66,9 +66,11 @@ int main(int argc, char **argv)
 
 			errno = 0;
 			opt.sample = strtoll(optarg, &end, 10);
-			if (errno || end == optarg || *end || opt.sample < 1 || opt.sample > 100000) {
-				fprintf(stderr, "backfilld: --sample '%s': want a count of 1 to "
-						"100000\n", optarg);
+			if (errno || end == optarg || *end || opt.sample < 1 ||
+			    opt.sample > 100000) {
+				fprintf(stderr,
+					"backfilld: --sample '%s': want a count of 1 to 100000\n",
+					optarg);
 				return 2;
 			}
 			break;

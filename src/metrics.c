@@ -74,14 +74,17 @@ size_t metrics_format(const struct progress *p, char *buf, size_t len)
 	outf(&o, "backfilld_rows_total{%s} %" PRId64 "\n", lbl, p->rows_done);
 	head(&o, "backfilld_batches_total", "counter", "Committed batches.");
 	outf(&o, "backfilld_batches_total{%s} %" PRId64 "\n", lbl, p->batches_done);
-	head(&o, "backfilld_errors_total", "counter", "Failed batch attempts and lost connections, by kind.");
-	outf(&o, "backfilld_errors_total{%s,kind=\"lock_timeout\"} %" PRId64 "\n", lbl, e->lock_timeout);
+	head(&o, "backfilld_errors_total", "counter",
+	     "Failed batch attempts and lost connections, by kind.");
+	outf(&o, "backfilld_errors_total{%s,kind=\"lock_timeout\"} %" PRId64 "\n", lbl,
+	     e->lock_timeout);
 	outf(&o, "backfilld_errors_total{%s,kind=\"statement_timeout\"} %" PRId64 "\n", lbl,
 	     e->statement_timeout);
 	outf(&o, "backfilld_errors_total{%s,kind=\"deadlock\"} %" PRId64 "\n", lbl, e->deadlock);
 	outf(&o, "backfilld_errors_total{%s,kind=\"serialization\"} %" PRId64 "\n", lbl,
 	     e->serialization);
-	outf(&o, "backfilld_errors_total{%s,kind=\"connection\"} %" PRId64 "\n", lbl, e->connection);
+	outf(&o, "backfilld_errors_total{%s,kind=\"connection\"} %" PRId64 "\n", lbl,
+	     e->connection);
 	outf(&o, "backfilld_errors_total{%s,kind=\"other\"} %" PRId64 "\n", lbl, e->other);
 	head(&o, "backfilld_retries_total", "counter", "Batches retried after a retryable error.");
 	outf(&o, "backfilld_retries_total{%s} %" PRId64 "\n", lbl, p->retries);
@@ -95,12 +98,14 @@ size_t metrics_format(const struct progress *p, char *buf, size_t len)
 	head(&o, "backfilld_paused_seconds_total", "counter", "Time spent paused.");
 	outf(&o, "backfilld_paused_seconds_total{%s} %.3f\n", lbl, p->paused_seconds);
 
-	head(&o, "backfilld_progress_ratio", "gauge", "Share of the key range behind the cursor (0..1).");
+	head(&o, "backfilld_progress_ratio", "gauge",
+	     "Share of the key range behind the cursor (0..1).");
 	outf(&o, "backfilld_progress_ratio{%s} %.6f\n", lbl, p->percent / 100.0);
 	head(&o, "backfilld_batch_size", "gauge", "Rows (keys) in the next batch.");
 	outf(&o, "backfilld_batch_size{%s} %" PRId64 "\n", lbl, p->batch_size);
 	if (p->last_batch_ms >= 0) {
-		head(&o, "backfilld_last_batch_seconds", "gauge", "Duration of the last committed batch.");
+		head(&o, "backfilld_last_batch_seconds", "gauge",
+		     "Duration of the last committed batch.");
 		outf(&o, "backfilld_last_batch_seconds{%s} %.6f\n", lbl, p->last_batch_ms / 1000.0);
 	}
 	if (p->rows_per_sec >= 0) {
@@ -109,20 +114,24 @@ size_t metrics_format(const struct progress *p, char *buf, size_t len)
 		outf(&o, "backfilld_rows_per_second{%s} %.3f\n", lbl, p->rows_per_sec);
 	}
 	if (p->eta_seconds >= 0) {
-		head(&o, "backfilld_eta_seconds", "gauge", "Estimated active seconds to completion.");
+		head(&o, "backfilld_eta_seconds", "gauge",
+		     "Estimated active seconds to completion.");
 		outf(&o, "backfilld_eta_seconds{%s} %.0f\n", lbl, p->eta_seconds);
 	}
 	if (p->rows_total_estimate >= 0) {
-		head(&o, "backfilld_rows_estimate", "gauge", "Estimated rows the job will match in all.");
+		head(&o, "backfilld_rows_estimate", "gauge",
+		     "Estimated rows the job will match in all.");
 		outf(&o, "backfilld_rows_estimate{%s} %" PRId64 "\n", lbl, p->rows_total_estimate);
 	}
 	if (p->replication_lag_ms >= 0) {
-		head(&o, "backfilld_replication_lag_seconds", "gauge", "Worst replica lag measured.");
+		head(&o, "backfilld_replication_lag_seconds", "gauge",
+		     "Worst replica lag measured.");
 		outf(&o, "backfilld_replication_lag_seconds{%s} %.3f\n", lbl,
 		     p->replication_lag_ms / 1000.0);
 	}
 	if (p->lock_waits >= 0) {
-		head(&o, "backfilld_lock_waits", "gauge", "Sessions waiting on locks at the last sample.");
+		head(&o, "backfilld_lock_waits", "gauge",
+		     "Sessions waiting on locks at the last sample.");
 		outf(&o, "backfilld_lock_waits{%s} %" PRId64 "\n", lbl, p->lock_waits);
 	}
 	head(&o, "backfilld_state", "gauge", "1 for the job's current state, 0 for the others.");

@@ -182,11 +182,11 @@ void progress_format_text(const struct progress *p, char *buf, size_t len)
 	/* the headline carries the job's name, which may be long: never cut */
 	add_line(buf, len, &o, 0, "%s  %s  %s (%s)", p->job, p->state, p->table, p->driver);
 	/* a full bar and 100.0% only when the range is really done */
-	add_line(buf, len, &o, 1, "[%s] %5.1f%%", bar,
-		 pct < 100 && pct > 99.9 ? 99.9 : pct);
+	add_line(buf, len, &o, 1, "[%s] %5.1f%%", bar, pct < 100 && pct > 99.9 ? 99.9 : pct);
 	add_line(buf, len, &o, 1, "rows %s%s   %s   eta %s", rows, total, rate, eta);
-	add_line(buf, len, &o, 1, "batch %" PRId64 "%s   errors %" PRId64 "   retries %" PRId64
-		 "   lock waits %s", p->batch_size, last, p->errors, p->retries, waits);
+	add_line(buf, len, &o, 1,
+		 "batch %" PRId64 "%s   errors %" PRId64 "   retries %" PRId64 "   lock waits %s",
+		 p->batch_size, last, p->errors, p->retries, waits);
 	if (p->replication_lag_ms >= 0)
 		add_line(buf, len, &o, 1, "lag %.2fs (%s)", p->replication_lag_ms / 1000.0,
 			 p->lag_source ? p->lag_source : "?");

@@ -159,8 +159,7 @@ char *sql_quoted_name(struct db *db, const char *schema, const char *name)
 	return strbuf_take(&sb);
 }
 
-struct sql *sql_new(const struct config *cfg, struct db *db, int rollback, char *err,
-		    size_t errlen)
+struct sql *sql_new(const struct config *cfg, struct db *db, int rollback, char *err, size_t errlen)
 {
 	struct sql *s = calloc(1, sizeof(*s));
 	struct strbuf keys, desc, set, diff, guard;
@@ -211,8 +210,7 @@ struct sql *sql_new(const struct config *cfg, struct db *db, int rollback, char 
 		else
 			add_column_test(&guard, db, cfg, " IS NULL", " AND ", &failed);
 	} else if (!failed) {
-		add_assignments(&set, &diff, db, s, cfg->rollback_set, cfg->nrollback_set,
-				&failed);
+		add_assignments(&set, &diff, db, s, cfg->rollback_set, cfg->nrollback_set, &failed);
 		add_column_test(&guard, db, cfg, " IS NOT NULL", " OR ", &failed);
 	}
 
@@ -227,8 +225,8 @@ struct sql *sql_new(const struct config *cfg, struct db *db, int rollback, char 
 		sql_free(s);
 		return NULL;
 	}
-	if (!s->table || !s->ckpt || !s->table_name || !s->keys || !s->keys_desc ||
-	    !s->set_list || !s->diff || !s->guard) {
+	if (!s->table || !s->ckpt || !s->table_name || !s->keys || !s->keys_desc || !s->set_list ||
+	    !s->diff || !s->guard) {
 		sql_free(s);
 		goto out_oom;
 	}
@@ -437,10 +435,10 @@ char *sql_heartbeat_read(enum db_dialect d, const char *table)
  * out by each query): PostgreSQL's client backends; MariaDB's and MySQL's threads
  * neither idle nor replicating (Threads_running would count our own batch and the
  * replication threads). Column names unqualified: they name the innermost FROM. */
-#define PG_OTHERS_RUNNING                                                               \
+#define PG_OTHERS_RUNNING \
 	"state = 'active' AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
-#define MY_OTHERS_RUNNING                                                               \
-	"COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump', 'Binlog Dump GTID',"          \
+#define MY_OTHERS_RUNNING                                                       \
+	"COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump', 'Binlog Dump GTID'," \
 	" 'Slave_IO', 'Slave_SQL', 'Slave_worker', 'Connect') AND ID <> CONNECTION_ID()"
 
 const char *sql_lock_waits(enum db_dialect d, const char *server_version)
@@ -570,7 +568,7 @@ char *sql_explain(const struct sql *s, const char *stmt)
 	struct strbuf sb;
 
 	strbuf_init(&sb);
-	strbuf_addf(&sb, "EXPLAIN %s%s",
-		    s->dialect == DB_DIALECT_POSTGRES ? "(FORMAT JSON) " : "", stmt);
+	strbuf_addf(&sb, "EXPLAIN %s%s", s->dialect == DB_DIALECT_POSTGRES ? "(FORMAT JSON) " : "",
+		    stmt);
 	return strbuf_take(&sb);
 }

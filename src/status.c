@@ -307,8 +307,8 @@ static int clear_stale(const char *path, char *err, size_t errlen)
 	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
 	close(fd);
 	if (rc == 0) {
-		snprintf(err, errlen, "%s is in use by a running daemon (another instance of "
-			 "this job?)", path);
+		snprintf(err, errlen,
+			 "%s is in use by a running daemon (another instance of this job?)", path);
 		return -EADDRINUSE;
 	}
 	if (unlink(path) < 0 && errno != ENOENT) {

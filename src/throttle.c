@@ -24,18 +24,19 @@
 struct tconn {
 	struct throttle *t;
 	struct db *db;
-	char name[160];          /* where, for messages: host:port */
+	char name[160]; /* where, for messages: host:port */
 	int up, connecting, busy;
 	double retry_at, backoff;
-	char error[ERRLEN];      /* why it is down or the last read failed; "" if fine */
-	char *create, *stmt;     /* heartbeat statements: the writer's CREATE and upsert,
-				    a replica's read; built once (tconn_statements) */
-	int ready;               /* heartbeat table created (writer) */
+	char error[ERRLEN]; /* why it is down or the last read failed; "" if fine */
+	/* heartbeat statements: the writer's CREATE and upsert, a replica's read;
+	 * built once (tconn_statements) */
+	char *create, *stmt;
+	int ready; /* heartbeat table created (writer) */
 	/* replicas: the last heartbeat read */
 	int have_value;
 	int64_t hb_us;
-	int step;                /* probe: which signal is being sampled */
-	int locks_only;		 /* probe: this round samples lock waits alone */
+	int step;	/* probe: which signal is being sampled */
+	int locks_only; /* probe: this round samples lock waits alone */
 };
 
 struct throttle {
@@ -55,12 +56,13 @@ struct throttle {
 
 	/* the probe's last samples; *_err non-empty when the sample failed */
 	int64_t lock_waits;
-	int64_t behind_us;        /* of those, waiting on the daemon's batch; -1 unknown */
+	int64_t behind_us; /* of those, waiting on the daemon's batch; -1 unknown */
 	int locks_known;
-	double behind_seen; /* when a sample last saw sessions behind the batch (or
-				     the start: contended until shown otherwise) */
+	/* when a sample last saw sessions behind the batch (or the start: contended
+	 * until shown otherwise) */
+	double behind_seen;
 	int behind_ever;    /* a sample has seen a session behind the batch */
-	int quiet;          /* lock samples in a row that saw no other session running */
+	int quiet;	    /* lock samples in a row that saw no other session running */
 	double quiet_since; /* when the first of them was read */
 	double trx_read_at; /* MySQL: when a read of InnoDB's lock views last ended */
 	double batch_since; /* when the batch in flight began; 0 between batches */
@@ -218,8 +220,8 @@ static void decide(struct throttle *t)
 				snprintf(key, sizeof(key), "%s unreachable%s", r->name,
 					 r->error[0] ? "" : " yet");
 				if (r->error[0])
-					add_reason(t, THROTTLE_LAG, key, "replica %s unreachable: %s",
-						   r->name, r->error);
+					add_reason(t, THROTTLE_LAG, key,
+						   "replica %s unreachable: %s", r->name, r->error);
 				else
 					add_reason(t, THROTTLE_LAG, key, "replica %s: connecting",
 						   r->name);
@@ -241,8 +243,8 @@ static void decide(struct throttle *t)
 		}
 		if (t->nreplicas == 0) {
 			if (t->fallback_err[0])
-				add_reason(t, THROTTLE_LAG, "unknown", "replication_lag unknown: %s",
-					   t->fallback_err);
+				add_reason(t, THROTTLE_LAG, "unknown",
+					   "replication_lag unknown: %s", t->fallback_err);
 			else if (t->fallback_known) {
 				worst = t->fallback_ms;
 				worst_name = t->fallback_src;
@@ -255,39 +257,44 @@ static void decide(struct throttle *t)
 			if (worst > max) {
 				fmt_seconds(worst, a, sizeof(a));
 				fmt_seconds(max, b, sizeof(b));
-				add_reason(t, THROTTLE_LAG, worst_name, "replication_lag %s > %s on %s", a, b,
-					   worst_name);
+				add_reason(t, THROTTLE_LAG, worst_name,
+					   "replication_lag %s > %s on %s", a, b, worst_name);
 			}
 		}
 	}
 	if (c->throttle.max_lock_waits > 0) {
 		if (t->locks_err[0])
-			add_reason(t, THROTTLE_LOCKS, "unknown", "lock_waits unknown: %s", t->locks_err);
+			add_reason(t, THROTTLE_LOCKS, "unknown", "lock_waits unknown: %s",
+				   t->locks_err);
 		else if (t->locks_known && t->lock_waits > c->throttle.max_lock_waits &&
 			 t->behind_us >= 0)
-			add_reason(t, THROTTLE_LOCKS, "", "lock_waits %" PRId64 " > %" PRId64
-				   " (%" PRId64 " behind backfilld)", t->lock_waits,
-				   c->throttle.max_lock_waits, t->behind_us);
+			add_reason(t, THROTTLE_LOCKS, "",
+				   "lock_waits %" PRId64 " > %" PRId64 " (%" PRId64
+				   " behind backfilld)",
+				   t->lock_waits, c->throttle.max_lock_waits, t->behind_us);
 		else if (t->locks_known && t->lock_waits > c->throttle.max_lock_waits)
 			add_reason(t, THROTTLE_LOCKS, "", "lock_waits %" PRId64 " > %" PRId64,
 				   t->lock_waits, c->throttle.max_lock_waits);
 	}
 	if (c->throttle.max_active > 0) {
 		if (t->active_err[0])
-			add_reason(t, THROTTLE_ACTIVE, "unknown", "active_sessions unknown: %s", t->active_err);
+			add_reason(t, THROTTLE_ACTIVE, "unknown", "active_sessions unknown: %s",
+				   t->active_err);
 		else if (t->active_known && t->active > c->throttle.max_active)
 			add_reason(t, THROTTLE_ACTIVE, "", "active_sessions %" PRId64 " > %" PRId64,
 				   t->active, c->throttle.max_active);
 	}
 	if (c->throttle.query && *c->throttle.query) {
 		if (t->query_err[0])
-			add_reason(t, THROTTLE_QUERY, "failed", "throttle.query failed: %s", t->query_err);
+			add_reason(t, THROTTLE_QUERY, "failed", "throttle.query failed: %s",
+				   t->query_err);
 		else if (t->query_known && t->query_value > c->throttle.query_max)
 			add_reason(t, THROTTLE_QUERY, "", "throttle.query %g > %g", t->query_value,
 				   c->throttle.query_max);
 	}
 	if ((t->probe.error[0] && !t->probe.up) && probe_needed(t))
-		add_reason(t, THROTTLE_LOCKS, "probe", "primary probe unreachable: %s", t->probe.error);
+		add_reason(t, THROTTLE_LOCKS, "probe", "primary probe unreachable: %s",
+			   t->probe.error);
 
 	o = 0;
 	for (size_t i = 0; i < t->nreasons && o < sizeof(after); i++)
@@ -316,8 +323,10 @@ static void tconn_down(struct tconn *c, const char *why)
 	struct throttle *t = c->t;
 
 	if (c->up || !c->error[0] || strcmp(c->error, why) != 0)
-		log_warn("throttle: %s %s: %s; reconnecting", c == &t->writer ? "heartbeat writer on"
-							: c == &t->probe ? "probe on" : "replica",
+		log_warn("throttle: %s %s: %s; reconnecting",
+			 c == &t->writer  ? "heartbeat writer on"
+			 : c == &t->probe ? "probe on"
+					  : "replica",
 			 c->name, why);
 	snprintf(c->error, sizeof(c->error), "%s", why);
 	db_close(c->db);
@@ -601,7 +610,8 @@ static void probe_done(const struct db_result *res, void *arg)
 			if (n > 0) {
 				t->fallback_ms = strtod(db_value(res, 0, 1), NULL);
 				snprintf(t->fallback_src, sizeof(t->fallback_src),
-					 "pg_stat_replication (%s bytes behind)", db_value(res, 0, 2));
+					 "pg_stat_replication (%s bytes behind)",
+					 db_value(res, 0, 2));
 				t->fallback_known = 1;
 			}
 		} else if (res->nrows > 0) {

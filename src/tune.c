@@ -13,8 +13,8 @@ enum tune_kind { TUNE_INT, TUNE_DURATION, TUNE_NUMBER, TUNE_STRING, TUNE_WINDOW,
 struct tunable {
 	const char *key;
 	enum tune_kind kind;
-	size_t offset;       /* of the int64_t / double / char * in struct config */
-	int64_t min, max;    /* TUNE_INT: the range; TUNE_DURATION: min 1 means "> 0" */
+	size_t offset;	  /* of the int64_t / double / char * in struct config */
+	int64_t min, max; /* TUNE_INT: the range; TUNE_DURATION: min 1 means "> 0" */
 };
 
 #define F(field) offsetof(struct config, field)
@@ -68,8 +68,10 @@ static int tune_one(struct config *cfg, const char *key, const char *value, unsi
 		if (strcmp(tunables[i].key, key) == 0)
 			t = &tunables[i];
 	if (!t) {
-		snprintf(err, errlen, "%s cannot be set on a running job (tunable: batch.*, "
-			 "throttle.* but replicas, log.level, log.progress_interval)", key);
+		snprintf(err, errlen,
+			 "%s cannot be set on a running job (tunable: batch.*, "
+			 "throttle.* but replicas, log.level, log.progress_interval)",
+			 key);
 		return -EINVAL;
 	}
 	switch (t->kind) {
@@ -84,8 +86,8 @@ static int tune_one(struct config *cfg, const char *key, const char *value, unsi
 		return 0;
 	case TUNE_DURATION:
 		if (config_parse_duration(value, &iv) < 0 || iv > INT32_MAX) {
-			snprintf(err, errlen, "%s: invalid duration \"%s\" (use ms, s, m or h)", key,
-				 value);
+			snprintf(err, errlen, "%s: invalid duration \"%s\" (use ms, s, m or h)",
+				 key, value);
 			return -EINVAL;
 		}
 		if (t->min > 0 && iv == 0) {
@@ -111,8 +113,8 @@ static int tune_one(struct config *cfg, const char *key, const char *value, unsi
 		char *copy;
 
 		if (*value && config_parse_window(value, &start, &end) < 0) {
-			snprintf(err, errlen, "%s: invalid window \"%s\" (use \"HH:MM-HH:MM\")", key,
-				 value);
+			snprintf(err, errlen, "%s: invalid window \"%s\" (use \"HH:MM-HH:MM\")",
+				 key, value);
 			return -EINVAL;
 		}
 		if (flags & TUNE_CHECK_ONLY)
@@ -165,8 +167,8 @@ int tune_set(struct config *cfg, const char *key, const char *value, char *err, 
 	return tune_set_many(cfg, &key, &value, 1, err, errlen);
 }
 
-int tune_set_many(struct config *cfg, const char *const *keys, const char *const *values,
-		  size_t n, char *err, size_t errlen)
+int tune_set_many(struct config *cfg, const char *const *keys, const char *const *values, size_t n,
+		  char *err, size_t errlen)
 {
 	int64_t min = cfg->batch.min_size, size = cfg->batch.size, max = cfg->batch.max_size;
 	int rc;
@@ -185,9 +187,10 @@ int tune_set_many(struct config *cfg, const char *const *keys, const char *const
 			(void)parse_int(values[i], &max);
 	}
 	if (!(min <= size && size <= max)) {
-		snprintf(err, errlen, "batch.min_size <= batch.size <= batch.max_size would not hold "
-			 "(%lld <= %lld <= %lld); nothing set", (long long)min, (long long)size,
-			 (long long)max);
+		snprintf(err, errlen,
+			 "batch.min_size <= batch.size <= batch.max_size would not hold "
+			 "(%lld <= %lld <= %lld); nothing set",
+			 (long long)min, (long long)size, (long long)max);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n; i++) {

@@ -23,20 +23,19 @@
 struct batchsize {
 	int64_t size, min, max;
 	int64_t target_ms;
-	int hold;     /* successful batches left before growing again */
-	int cautious; /* a timeout, a cut or contention seen: no more fast growth */
-	int contended;        /* sessions wait on the batches: aim at contended_ms */
-	int presumed;         /* contended only by presumption (the start of a run) */
+	int hold;	      /* successful batches left before growing again */
+	int cautious;	      /* a timeout, a cut or contention seen: no more fast growth */
+	int contended;	      /* sessions wait on the batches: aim at contended_ms */
+	int presumed;	      /* contended only by presumption (the start of a run) */
 	int64_t contended_ms; /* the target while contended (when below target_ms) */
 	/* sessions have waited on the batches: the target stays at most
 	 * BATCHSIZE_WAITED_FACTOR * contended_ms */
 	int waited;
 	int64_t recover_to; /* the size before the last timeout: grown back to additively */
-	int64_t step;       /* the additive step */
+	int64_t step;	    /* the additive step */
 };
 
-void batchsize_init(struct batchsize *b, int64_t size, int64_t min, int64_t max,
-		    int64_t target_ms);
+void batchsize_init(struct batchsize *b, int64_t size, int64_t min, int64_t max, int64_t target_ms);
 /* New limits from live tuning; the size is clamped into them. */
 void batchsize_limits(struct batchsize *b, int64_t min, int64_t max, int64_t target_ms);
 /* A committed batch took ms; full is 0 for the short last batch of the range, which

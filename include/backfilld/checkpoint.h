@@ -14,8 +14,8 @@ struct sql;
 
 struct checkpoint_row {
 	char state[16];
-	char *cursor;      /* JSON array, NULL before the first batch */
-	char *high_water;  /* JSON array, NULL when the range is empty */
+	char *cursor;	  /* JSON array, NULL before the first batch */
+	char *high_water; /* JSON array, NULL when the range is empty */
 	int64_t rows_done;
 	int64_t batches_done;
 	char config_hash[24];

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #define CONFIG_MAX_KEY_PARTS 8
-#define CONFIG_MAX_IDENT 63    /* bytes; PostgreSQL's NAMEDATALEN - 1 */
+#define CONFIG_MAX_IDENT 63 /* bytes; PostgreSQL's NAMEDATALEN - 1 */
 
 enum config_driver { CONFIG_DRIVER_POSTGRES, CONFIG_DRIVER_MYSQL };
 enum config_log_format { CONFIG_LOG_TEXT, CONFIG_LOG_JSON };
@@ -14,19 +14,19 @@ enum config_log_level { CONFIG_LOG_DEBUG, CONFIG_LOG_INFO, CONFIG_LOG_WARN, CONF
 
 /* Limits of the numbers that the file and live tuning (tune.c) both accept. */
 #define CONFIG_MAX_BATCH_ROWS 10000000 /* batch.size, min_size, max_size */
-#define CONFIG_MAX_RETRIES 1000        /* batch.max_retries */
+#define CONFIG_MAX_RETRIES 1000	       /* batch.max_retries */
 #define CONFIG_MAX_SESSIONS 1000000    /* throttle.max_lock_waits, max_active */
 
 /* Where and how to connect: `dsn` for postgres, discrete keys for mysql. */
 struct config_conn {
-	char *dsn;            /* postgres conninfo string or URI */
-	char *host;           /* mysql */
-	int port;             /* mysql; 0 = client default */
-	char *socket;         /* mysql */
-	char *user;           /* mysql */
-	char *database;       /* mysql */
-	char *password_file;  /* optional */
-	char *password;       /* resolved: password_file, else BACKFILLD_PASSWORD, else NULL */
+	char *dsn;	     /* postgres conninfo string or URI */
+	char *host;	     /* mysql */
+	int port;	     /* mysql; 0 = client default */
+	char *socket;	     /* mysql */
+	char *user;	     /* mysql */
+	char *database;	     /* mysql */
+	char *password_file; /* optional */
+	char *password;	     /* resolved: password_file, else BACKFILLD_PASSWORD, else NULL */
 };
 
 /* One `column: expression` pair of `set:` or `rollback.set:`, in file order. */
@@ -37,7 +37,7 @@ struct config_assign {
 
 /* A possibly schema-qualified name: "items" or "public.items". */
 struct config_qname {
-	char *schema;         /* NULL when not qualified */
+	char *schema; /* NULL when not qualified */
 	char *name;
 };
 
@@ -46,61 +46,62 @@ struct config_replica {
 };
 
 struct config {
-	char *path;                       /* file it was read from */
-	char *job;                        /* [A-Za-z0-9_.-]{1,100} */
+	char *path; /* file it was read from */
+	char *job;  /* [A-Za-z0-9_.-]{1,100} */
 	enum config_driver driver;
 	struct config_conn db;
 
 	struct config_qname table;
-	char *key[CONFIG_MAX_KEY_PARTS];  /* columns of the key, in order */
-	size_t nkey;                      /* 1 .. CONFIG_MAX_KEY_PARTS */
-	struct config_assign *set;        /* at least one */
+	char *key[CONFIG_MAX_KEY_PARTS]; /* columns of the key, in order */
+	size_t nkey;			 /* 1 .. CONFIG_MAX_KEY_PARTS */
+	struct config_assign *set;	 /* at least one */
 	size_t nset;
-	char *where;                      /* guard as written; NULL when absent (the job
-	                                     then guards on every set column IS NULL,
-	                                     quoted by the driver) */
+	/* guard as written; NULL when absent (the job then guards on every set column
+	 * IS NULL, quoted by the driver) */
+	char *where;
 
 	struct {
-		int64_t size, min_size, max_size;      /* rows, 1 .. 10,000,000, min <= size <= max */
-		int64_t target_time_ms;                /* > 0 */
-		int64_t contended_target_time_ms;      /* > 0: the target while sessions wait */
-		int64_t sleep_ms;                      /* >= 0 */
-		int64_t lock_timeout_ms;               /* > 0 */
-		int64_t statement_timeout_ms;          /* > 0 */
-		int64_t max_retries;                   /* 0 .. 1000 */
+		int64_t size, min_size, max_size; /* rows, 1 .. 10,000,000, min <= size <= max */
+		int64_t target_time_ms;		  /* > 0 */
+		int64_t contended_target_time_ms; /* > 0: the target while sessions wait */
+		int64_t sleep_ms;		  /* >= 0 */
+		int64_t lock_timeout_ms;	  /* > 0 */
+		int64_t statement_timeout_ms;	  /* > 0 */
+		int64_t max_retries;		  /* 0 .. 1000 */
 	} batch;
 
 	struct {
-		int64_t max_replication_lag_ms;        /* 0 disables */
+		int64_t max_replication_lag_ms; /* 0 disables */
 		struct config_replica *replicas;
 		size_t nreplicas;
-		int64_t max_lock_waits;                /* 0 disables */
-		int64_t max_active;                    /* 0 disables */
-		char *query;                           /* "" or NULL: none */
+		int64_t max_lock_waits; /* 0 disables */
+		int64_t max_active;	/* 0 disables */
+		char *query;		/* "" or NULL: none */
 		double query_max;
-		char *window;                          /* "" or NULL: always */
-		int window_start_min, window_end_min;  /* minutes after midnight, parsed from window */
-		int64_t check_interval_ms;             /* > 0 */
+		char *window; /* "" or NULL: always */
+		/* minutes after midnight, parsed from window */
+		int window_start_min, window_end_min;
+		int64_t check_interval_ms; /* > 0 */
 	} throttle;
 
-	struct config_qname checkpoint_table;     /* default backfilld_checkpoint */
+	struct config_qname checkpoint_table; /* default backfilld_checkpoint */
 
-	struct config_assign *rollback_set;       /* default: every set column = NULL */
+	struct config_assign *rollback_set; /* default: every set column = NULL */
 	size_t nrollback_set;
 
 	struct {
-		char *socket;                          /* resolved default applied by the loader */
-		unsigned mode;                         /* default 0660 */
+		char *socket;  /* resolved default applied by the loader */
+		unsigned mode; /* default 0660 */
 	} status;
 
 	struct {
-		char *textfile;                        /* NULL when not set */
+		char *textfile; /* NULL when not set */
 	} metrics;
 
 	struct {
 		enum config_log_format format;
 		enum config_log_level level;
-		int64_t progress_interval_ms;          /* extension: progress line period, default 5s, 0 off */
+		int64_t progress_interval_ms; /* extension: progress line period, default 5s, 0 off */
 	} log;
 };
 
@@ -111,8 +112,8 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
 /* Same, from a buffer (name is used in messages only). For tests and fuzzing. */
-int config_parse(const char *name, const char *buf, size_t len, struct config **out,
-		 char *err, size_t errlen) __attribute__((warn_unused_result));
+int config_parse(const char *name, const char *buf, size_t len, struct config **out, char *err,
+		 size_t errlen) __attribute__((warn_unused_result));
 
 /* Flags for the _flags variants. CONFIG_NO_SECRETS: read no password (file,
  * environment or credential), for the control commands that only need to find

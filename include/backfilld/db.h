@@ -15,25 +15,25 @@ struct config_conn;
 /* What went wrong, as far as the caller must act on it. */
 enum db_error {
 	DB_OK = 0,
-	DB_ERR_LOCK_TIMEOUT,      /* lock wait timed out: retry smaller */
+	DB_ERR_LOCK_TIMEOUT,	  /* lock wait timed out: retry smaller */
 	DB_ERR_STATEMENT_TIMEOUT, /* statement timed out or was cancelled: retry smaller */
-	DB_ERR_DEADLOCK,          /* chosen as deadlock victim: retry */
-	DB_ERR_SERIALIZATION,     /* serialization failure: retry */
-	DB_ERR_CONNECTION,        /* connection lost or refused: reconnect */
-	DB_ERR_AUTH,              /* authentication failed: fatal */
-	DB_ERR_OTHER,             /* anything else: fatal for the job */
+	DB_ERR_DEADLOCK,	  /* chosen as deadlock victim: retry */
+	DB_ERR_SERIALIZATION,	  /* serialization failure: retry */
+	DB_ERR_CONNECTION,	  /* connection lost or refused: reconnect */
+	DB_ERR_AUTH,		  /* authentication failed: fatal */
+	DB_ERR_OTHER,		  /* anything else: fatal for the job */
 };
 
 enum db_dialect { DB_DIALECT_POSTGRES, DB_DIALECT_MYSQL };
 
 struct db_result {
 	enum db_error error;
-	char sqlstate[8];      /* "" when the engine gave none */
-	char message[1024];    /* the engine's text, one line */
+	char sqlstate[8];   /* "" when the engine gave none */
+	char message[1024]; /* the engine's text, one line */
 	int nrows, ncols;
-	char **values;         /* row-major, NULL for SQL NULL */
-	char **names;          /* ncols column names, or NULL where the driver gave none */
-	int64_t affected;      /* rows matched by the last UPDATE/INSERT/DELETE */
+	char **values;	  /* row-major, NULL for SQL NULL */
+	char **names;	  /* ncols column names, or NULL where the driver gave none */
+	int64_t affected; /* rows matched by the last UPDATE/INSERT/DELETE */
 };
 
 /* res is valid only during the call. */
@@ -56,8 +56,8 @@ int db_connect(struct db *db, db_callback cb, void *arg) __attribute__((warn_unu
 /* Sends sql with nparams text parameters (NULL entries are SQL NULL). With
  * nparams == 0 the text may hold several statements; the result is the last one's,
  * or the first error. */
-int db_query(struct db *db, const char *sql, int nparams, const char *const *params,
-	     db_callback cb, void *arg) __attribute__((warn_unused_result));
+int db_query(struct db *db, const char *sql, int nparams, const char *const *params, db_callback cb,
+	     void *arg) __attribute__((warn_unused_result));
 
 /* 1 while a connect or query is in flight. */
 int db_busy(const struct db *db);

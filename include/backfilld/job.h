@@ -20,10 +20,11 @@ struct job;
 struct progress;
 
 enum job_mode {
-	JOB_MODE_RUN,      /* backfill: apply set over the range */
-	JOB_MODE_VERIFY,   /* count pending and diverged rows, read only */
-	JOB_MODE_ROLLBACK, /* the inverse: rollback.set over the forward job's range,
-			      guarded by "some set column IS NOT NULL", as job "<job>:rollback" */
+	JOB_MODE_RUN,	 /* backfill: apply set over the range */
+	JOB_MODE_VERIFY, /* count pending and diverged rows, read only */
+	/* the inverse: rollback.set over the forward job's range, guarded by "some set
+	 * column IS NOT NULL", as job "<job>:rollback" */
+	JOB_MODE_ROLLBACK,
 };
 
 enum job_state {
@@ -40,14 +41,13 @@ enum job_state {
 
 struct job_options {
 	enum job_mode mode;
-	int reset;  /* --reset: forget a checkpoint written under another config */
-	int json;   /* verify: print the count as JSON */
+	int reset;	/* --reset: forget a checkpoint written under another config */
+	int json;	/* verify: print the count as JSON */
 	int64_t sample; /* verify --sample N: list up to N keys of each kind */
 };
 
 /* The job borrows cfg: it must outlive the job or be replaced with job_reload. */
-struct job *job_new(struct ev_loop *loop, const struct config *cfg,
-		    const struct job_options *opt);
+struct job *job_new(struct ev_loop *loop, const struct config *cfg, const struct job_options *opt);
 void job_free(struct job *job);
 
 /* Starts connecting; the loop then runs the job until it calls ev_break. */

@@ -19,7 +19,7 @@ void json_obj_end(struct json_buf *jb);
 void json_arr_begin(struct json_buf *jb);
 void json_arr_end(struct json_buf *jb);
 void json_key(struct json_buf *jb, const char *key);
-void json_str(struct json_buf *jb, const char *s);   /* NULL writes null */
+void json_str(struct json_buf *jb, const char *s); /* NULL writes null */
 void json_int(struct json_buf *jb, int64_t v);
 void json_double(struct json_buf *jb, double v, int decimals);
 void json_null(struct json_buf *jb);

@@ -15,9 +15,9 @@
 /* Rows per second over the last minute of *active* time: time spent paused,
  * throttled or reconnecting is not in the clock the samples are taken on. */
 struct rate_window {
-	double t[RATE_WINDOW_SAMPLES];  /* active seconds */
+	double t[RATE_WINDOW_SAMPLES]; /* active seconds */
 	int64_t rows[RATE_WINDOW_SAMPLES];
-	double pct[RATE_WINDOW_SAMPLES];   /* percent of the key range behind the cursor */
+	double pct[RATE_WINDOW_SAMPLES]; /* percent of the key range behind the cursor */
 	size_t head, count;
 };
 
@@ -40,23 +40,23 @@ struct progress {
 	const char *reasons[PROGRESS_MAX_REASONS]; /* active throttle reasons */
 	size_t nreasons;
 	int64_t rows_done, batches_done;
-	int64_t rows_total_estimate;   /* < 0 unknown */
-	double percent;                /* by key range */
-	double rows_per_sec;           /* < 0 unknown */
-	double eta_seconds;            /* < 0 unknown */
+	int64_t rows_total_estimate;	 /* < 0 unknown */
+	double percent;			 /* by key range */
+	double rows_per_sec;		 /* < 0 unknown */
+	double eta_seconds;		 /* < 0 unknown */
 	const char *cursor, *high_water; /* JSON arrays or NULL */
 	int64_t batch_size;
-	double last_batch_ms;          /* < 0 before the first batch */
-	int64_t target_ms;             /* what the batch size aims at now */
-	double replication_lag_ms;     /* < 0 not measured */
-	const char *lag_source;        /* NULL when not measured */
-	int64_t lock_waits;            /* < 0 not measured */
+	double last_batch_ms;	   /* < 0 before the first batch */
+	int64_t target_ms;	   /* what the batch size aims at now */
+	double replication_lag_ms; /* < 0 not measured */
+	const char *lag_source;	   /* NULL when not measured */
+	int64_t lock_waits;	   /* < 0 not measured */
 	int64_t errors, retries;
 	struct progress_errors by_kind;
 	double throttled_seconds, paused_seconds;
-	double throttled_by_kind[THROTTLE_NKINDS]; /* seconds each kind of reason held,
-						      by enum throttle_kind */
-	time_t started_at;             /* wall clock */
+	/* seconds each kind of reason held, by enum throttle_kind */
+	double throttled_by_kind[THROTTLE_NKINDS];
+	time_t started_at; /* wall clock */
 	double uptime_seconds;
 };
 

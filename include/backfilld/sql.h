@@ -15,18 +15,18 @@
 
 struct sql {
 	enum db_dialect dialect;
-	int mariadb;       /* MySQL dialect on MariaDB: max_statement_time, not max_execution_time */
+	int mariadb; /* MySQL dialect on MariaDB: max_statement_time, not max_execution_time */
 	size_t nkey;
-	char *table;       /* quoted, schema-qualified when configured */
-	char *table_name;  /* schema.name as the catalog spells it, for messages */
-	char *schema;      /* the configured schema, NULL when none; unquoted */
-	char *name;        /* the table's name, unquoted */
-	char *ckpt;        /* checkpoint table, quoted */
-	char *keys;        /* "k1", "k2" */
-	char *keys_desc;   /* "k1" DESC, "k2" DESC */
-	char *guard;       /* (where) or the default: every set column IS NULL */
-	char *set_list;    /* "c" = (expr), … */
-	char *diff;        /* a set column differs from its expression, NULL-safe */
+	char *table;	  /* quoted, schema-qualified when configured */
+	char *table_name; /* schema.name as the catalog spells it, for messages */
+	char *schema;	  /* the configured schema, NULL when none; unquoted */
+	char *name;	  /* the table's name, unquoted */
+	char *ckpt;	  /* checkpoint table, quoted */
+	char *keys;	  /* "k1", "k2" */
+	char *keys_desc;  /* "k1" DESC, "k2" DESC */
+	char *guard;	  /* (where) or the default: every set column IS NULL */
+	char *set_list;	  /* "c" = (expr), … */
+	char *diff;	  /* a set column differs from its expression, NULL-safe */
 	char *quoted_key[CONFIG_MAX_KEY_PARTS];
 };
 

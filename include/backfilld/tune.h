@@ -15,7 +15,7 @@ int tune_set(struct config *cfg, const char *key, const char *value, char *err, 
 
 /* Several settings at once, all or none: each value valid, and min_size <= size <=
  * max_size holding once all are applied, in whatever order they are given. */
-int tune_set_many(struct config *cfg, const char *const *keys, const char *const *values,
-		  size_t n, char *err, size_t errlen) __attribute__((warn_unused_result));
+int tune_set_many(struct config *cfg, const char *const *keys, const char *const *values, size_t n,
+		  char *err, size_t errlen) __attribute__((warn_unused_result));
 
 #endif

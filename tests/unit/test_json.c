@@ -29,8 +29,9 @@ static void test_writer_object(void **state)
 	json_bool(&jb, 1);
 	json_obj_end(&jb);
 	assert_false(jb.overflow);
-	assert_string_equal(buf, "{\"job\":\"a\\\"b\\\\c\\n\",\"rows\":-42,\"reasons\":[\"lag\",null],"
-				 "\"pct\":12.3,\"eta\":null,\"ok\":true}");
+	assert_string_equal(buf,
+			    "{\"job\":\"a\\\"b\\\\c\\n\",\"rows\":-42,\"reasons\":[\"lag\",null],"
+			    "\"pct\":12.3,\"eta\":null,\"ok\":true}");
 }
 
 static void test_writer_control_chars_and_overflow(void **state)
@@ -77,8 +78,21 @@ static void test_parse_array(void **state)
 static void test_parse_array_rejects(void **state)
 {
 	static const char *const bad[] = {
-		"", "4711", "[", "[1,]", "[1 2]", "[01]", "[\"unterminated]", "[\"\\x\"]",
-		"[\"\\u0000\"]", "[\"\\ud800\"]", "[1] x", "{\"a\":1}", "[tru]", "[-]", "[1.]",
+		"",
+		"4711",
+		"[",
+		"[1,]",
+		"[1 2]",
+		"[01]",
+		"[\"unterminated]",
+		"[\"\\x\"]",
+		"[\"\\u0000\"]",
+		"[\"\\ud800\"]",
+		"[1] x",
+		"{\"a\":1}",
+		"[tru]",
+		"[-]",
+		"[1.]",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -57,11 +57,14 @@ static const char *version_oracle(const struct db *db)
 	return "8.0.36";
 }
 
-static const struct db_ops pg_ops = { .dialect = DB_DIALECT_POSTGRES, .quote_ident = quote_pg,
+static const struct db_ops pg_ops = { .dialect = DB_DIALECT_POSTGRES,
+				      .quote_ident = quote_pg,
 				      .server_version = version_pg };
-static const struct db_ops my_ops = { .dialect = DB_DIALECT_MYSQL, .quote_ident = quote_my,
+static const struct db_ops my_ops = { .dialect = DB_DIALECT_MYSQL,
+				      .quote_ident = quote_my,
 				      .server_version = version_maria };
-static const struct db_ops oracle_ops = { .dialect = DB_DIALECT_MYSQL, .quote_ident = quote_my,
+static const struct db_ops oracle_ops = { .dialect = DB_DIALECT_MYSQL,
+					  .quote_ident = quote_my,
 					  .server_version = version_oracle };
 
 static struct config_assign set2[] = { { "new", "old * 2" }, { "b\"x", "lower(a)" } };
@@ -119,7 +122,8 @@ static void test_postgres_single_key(void **state)
 	assert_non_null(strstr(q, " WHERE \"id\" <= $1"));
 	free(q);
 	q = sql_high_water(s, 0);
-	assert_string_equal(q, "SELECT \"id\" FROM \"app\".\"it\"\"ems\" ORDER BY \"id\" DESC LIMIT 1");
+	assert_string_equal(
+		q, "SELECT \"id\" FROM \"app\".\"it\"\"ems\" ORDER BY \"id\" DESC LIMIT 1");
 	free(q);
 	q = sql_begin(s, 500, 30000);
 	assert_string_equal(q, "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = 500;"
@@ -164,9 +168,10 @@ static void test_rollback_statements(void **state)
 	s = sql_new(&cfg, &db, 1, err, sizeof(err));
 	assert_non_null(s);
 	q = sql_update(s, 1);
-	assert_string_equal(q, "UPDATE \"app\".\"it\"\"ems\" SET \"new\" = (NULL), \"b\"\"x\" = "
-			       "(NULL) WHERE \"id\" <= $1 AND (\"new\" IS NOT NULL OR \"b\"\"x\" IS "
-			       "NOT NULL)");
+	assert_string_equal(q,
+			    "UPDATE \"app\".\"it\"\"ems\" SET \"new\" = (NULL), \"b\"\"x\" = "
+			    "(NULL) WHERE \"id\" <= $1 AND (\"new\" IS NOT NULL OR \"b\"\"x\" IS "
+			    "NOT NULL)");
 	free(q);
 	sql_free(s);
 }
@@ -183,8 +188,9 @@ static void test_mysql_dialect(void **state)
 	s = sql_new(&cfg, &db, 0, err, sizeof(err));
 	assert_non_null(s);
 	q = sql_update(s, 0);
-	assert_string_equal(q, "UPDATE `app`.`it\"ems` SET `new` = (old * 2), `b\"x` = (lower(a)) "
-			       "WHERE `id` > ? AND `id` <= ? AND (`new` IS NULL AND `b\"x` IS NULL)");
+	assert_string_equal(q,
+			    "UPDATE `app`.`it\"ems` SET `new` = (old * 2), `b\"x` = (lower(a)) "
+			    "WHERE `id` > ? AND `id` <= ? AND (`new` IS NULL AND `b\"x` IS NULL)");
 	free(q);
 	q = sql_count(s, 0);
 	assert_non_null(strstr(q, "NOT (`new` <=> (old * 2)) OR NOT (`b\"x` <=> (lower(a)))"));
