@@ -401,20 +401,37 @@ fg_stop() {
 	wait "$fg_pid" 2>/dev/null || true
 	fg_pid=""
 }
+# fg_rows: every logged transaction, "end_us latency_us"
+fg_rows() {
+	if [[ "$engine" == postgres ]]; then
+		# client txn latency_us script epoch_s epoch_us
+		cat "$work"/fg.[0-9]* | awk 'NF >= 6 { print $5 * 1000000 + $6, $3 }'
+	else
+		# a line cut short when the client was stopped is left out
+		cat "$work"/fg.[0-9]* | awk 'NF == 2 && $1 ~ /^[0-9]+$/ && $2 ~ /^[0-9]+$/'
+	fi
+}
+# fg_slow FROM_US TO_US FILE: the transactions of fg_stats that took over 20 ms, one a
+# line: start and end (UTC, as the daemon's log writes its times) and milliseconds;
+# to set beside the daemon's debug log, which gives each batch's end and duration
+fg_slow() {
+	local from=$1 to=$2
+	fg_rows | awk -v from="$from" -v to="$to" '
+		function hms(us,  s) {
+			s = int(us / 1000000) % 86400
+			return sprintf("%02d:%02d:%02d.%03d", int(s / 3600), int(s % 3600 / 60), s % 60,
+				int(us % 1000000 / 1000))
+		}
+		$1 >= from && $1 - $2 <= to && $2 > 20000 { print hms($1 - $2), hms($1), $2 / 1000 }' |
+		sort >"$3"
+}
+
 # fg_stats FROM_US TO_US: "tps p50_ms p99_ms max_ms": the rate of transactions that
 # ended in the window, the latencies of all that overlapped it (a transaction the
 # method stalled ends after the window, and counts)
 fg_stats() {
 	local from=$1 to=$2
-	{
-		if [[ "$engine" == postgres ]]; then
-			# client txn latency_us script epoch_s epoch_us
-			cat "$work"/fg.[0-9]* | awk 'NF >= 6 { print $5 * 1000000 + $6, $3 }'
-		else
-			# a line cut short when the client was stopped is left out
-			cat "$work"/fg.[0-9]* | awk 'NF == 2 && $1 ~ /^[0-9]+$/ && $2 ~ /^[0-9]+$/'
-		fi
-	} | awk -v from="$from" -v to="$to" '
+	fg_rows | awk -v from="$from" -v to="$to" '
 		$1 >= from && $1 - $2 <= to { print $2, ($1 <= to) }' | sort -n |
 		awk -v ms="$(((to - from) / 1000))" '
 			{ v[NR] = $1; ended += $2 }
@@ -620,6 +637,7 @@ measure() {
 	if [[ "$load" == fg ]]; then
 		fg_stop
 		read -r tps p50 p99 max < <(fg_stats "$t0" "$t1")
+		fg_slow "$t0" "$t1" "$out/logs/$engine-$method-$load-$rep.slow"
 		record "$rep" "$method" "$load" fg_tps "$tps"
 		record "$rep" "$method" "$load" fg_p50_ms "$p50"
 		record "$rep" "$method" "$load" fg_p99_ms "$p99"
@@ -653,6 +671,7 @@ measure_alone() {
 	t1=$(now_us)
 	fg_stop
 	read -r tps p50 p99 max < <(fg_stats "$t0" "$t1")
+	fg_slow "$t0" "$t1" "$out/logs/$engine-$name-fg-$rep.slow"
 	replica_normal
 	lag_stop
 	record "$rep" "$name" fg fg_tps "$tps"
