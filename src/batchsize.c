@@ -21,7 +21,6 @@ void batchsize_init(struct batchsize *b, int64_t size, int64_t min, int64_t max,
 	b->presumed = 0;
 	b->contended_ms = 0;
 	b->waited = 0;
-	b->busy = 0;
 	b->recover_to = 0;
 	b->step = 0;
 	b->size = clamp(b, (double)size);
@@ -82,7 +81,7 @@ int64_t batchsize_target(const struct batchsize *b)
 		return b->target_ms;
 	if (b->contended)
 		return b->contended_ms;
-	if ((b->waited || b->busy) && b->contended_ms * BATCHSIZE_WAITED_FACTOR < b->target_ms)
+	if (b->waited && b->contended_ms * BATCHSIZE_WAITED_FACTOR < b->target_ms)
 		return b->contended_ms * BATCHSIZE_WAITED_FACTOR;
 	return b->target_ms;
 }
@@ -101,11 +100,6 @@ void batchsize_waited(struct batchsize *b)
 {
 	b->waited = 1;
 	b->cautious = 1;
-}
-
-void batchsize_busy(struct batchsize *b)
-{
-	b->busy = 1;
 }
 
 void batchsize_timeout(struct batchsize *b)

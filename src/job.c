@@ -1106,8 +1106,7 @@ static void job_send_lock_sample(struct job *job)
 /* Batches aim at batch.contended_target_time while sessions wait on their locks
  * (and from the start until the throttle's samples show that none do), and while
  * a replica's lag is past half of max_replication_lag. Once a session has waited,
- * or when the start ended while other sessions ran statements, they aim at most at
- * BATCHSIZE_WAITED_FACTOR times that for the rest of the run. */
+ * they aim at most at BATCHSIZE_WAITED_FACTOR times that for the rest of the run. */
 static void job_note_contention(struct job *job)
 {
 	int c = job->thr ? throttle_contended(job->thr) : -1;
@@ -1128,19 +1127,13 @@ static void job_note_contention(struct job *job)
 					 : "while the replication lag is past half its limit");
 	if (seen && !job->bs.waited)
 		batchsize_waited(&job->bs);
-	/* the start's samples saw nobody waiting, but others ran: they may write */
-	if (c == 0 && !throttle_waits_seen(job->thr) && !throttle_start_quiet(job->thr) &&
-	    !job->bs.busy)
-		batchsize_busy(&job->bs);
 	batchsize_contention(&job->bs, on, ms, seen || lag);
-	if (!on && was && (job->bs.waited || job->bs.busy))
+	if (!on && was && job->bs.waited)
 		log_info(
 			"no session waits on the batches' locks and the lag is low: they aim at %" PRId64
-			" ms (%d x batch.contended_target_time for the rest of the run: %s)",
-			batchsize_target(&job->bs), BATCHSIZE_WAITED_FACTOR,
-			job->bs.waited ? "sessions have waited on them"
-				       : "nobody was seen waiting on them, but other sessions ran "
-					 "statements");
+			" ms (%d x batch.contended_target_time for the rest of the run: sessions "
+			"have waited on them)",
+			batchsize_target(&job->bs), BATCHSIZE_WAITED_FACTOR);
 	else if (!on && was)
 		log_info(
 			"no session waits on the batches' locks and the lag is low: they aim at %" PRId64

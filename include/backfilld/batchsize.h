@@ -16,9 +16,8 @@
  * else at most x1.25 */
 #define BATCHSIZE_FAST_GROWTH 2.0
 #define BATCHSIZE_GROWTH 1.25
-/* once sessions have waited on the batches' locks (or may have: batchsize_busy),
- * the target stays at most this many times the contended target for the rest of
- * the run */
+/* once sessions have waited on the batches' locks, the target stays at most this
+ * many times the contended target for the rest of the run */
 #define BATCHSIZE_WAITED_FACTOR 2
 
 struct batchsize {
@@ -32,9 +31,6 @@ struct batchsize {
 	/* sessions have waited on the batches: the target stays at most
 	 * BATCHSIZE_WAITED_FACTOR * contended_ms */
 	int waited;
-	/* the start ended while other sessions ran statements: bounded as after a
-	 * wait (batchsize_busy) */
-	int busy;
 	int64_t recover_to; /* the size before the last timeout: grown back to additively */
 	int64_t step;	    /* the additive step */
 };
@@ -56,13 +52,8 @@ void batchsize_contention(struct batchsize *b, int contended, int64_t contended_
  * is at most BATCHSIZE_WAITED_FACTOR * contended_ms, also once nobody waits; on a
  * large table waits are rare, but each one lasts as long as a batch. */
 void batchsize_waited(struct batchsize *b);
-/* The start's presumption ended with nobody seen waiting, but while other sessions
- * ran statements: bounded as after a wait, without the gentle growth. Short batches
- * that nobody waited on say little about long ones: the chance that a write meets
- * a batch grows with the batch's size, and its wait with the batch's duration. */
-void batchsize_busy(struct batchsize *b);
 /* What the size aims at now: contended_ms while contended (when lower), else
- * target_ms, bounded as batchsize_waited and batchsize_busy say. */
+ * target_ms, bounded as batchsize_waited says. */
 int64_t batchsize_target(const struct batchsize *b);
 /* The batch failed on a lock or statement timeout, or as a deadlock victim. */
 void batchsize_timeout(struct batchsize *b);

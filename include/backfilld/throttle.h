@@ -92,10 +92,6 @@ int throttle_contended(const struct throttle *t);
 /* 1 once a session has been seen waiting behind the batch (since
  * throttle_start): throttle_contended's 1 is then measured, not presumed. */
 int throttle_waits_seen(const struct throttle *t);
-/* 1 when the start's presumption ended because nobody else ran a statement
- * (THROTTLE_QUIET_SAMPLES), not because THROTTLE_CONTENDED_START seconds of
- * samples saw nobody waiting while others ran. */
-int throttle_start_quiet(const struct throttle *t);
 /* A batch takes a lock sample of its own just before its COMMIT, while it still
  * holds every lock it took: a session blocked by a batch waits until that COMMIT,
  * so this sample sees every session the batch stalled, however short the batch

@@ -385,11 +385,6 @@ it_contains() {
 	grep -qF -- "$2" "$1" || it_fail "$3: [$2] not in $1: $(tail -n 5 "$1")"
 }
 
-it_not_contains() {
-	IT_CHECKS=$((IT_CHECKS + 1))
-	! grep -qF -- "$2" "$1" || it_fail "$3: [$2] in $1: $(grep -m 1 -F -- "$2" "$1")"
-}
-
 it_pass() {
 	echo "PASS [$IT_NAME]: $IT_CHECKS checks"
 	exit 0

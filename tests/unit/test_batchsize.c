@@ -177,35 +177,6 @@ static void test_presumed_contention_keeps_fast_growth(void **state)
 	assert_int_equal(b.size, 1251);
 }
 
-static void test_busy_start_bounds_the_target_without_gentle_growth(void **state)
-{
-	struct batchsize b;
-	int64_t prev;
-
-	batchsize_init(&b, 1000, 100, 50000, 500);
-	batchsize_contention(&b, 1, 50, 0);
-	assert_int_equal(batchsize_target(&b), 50);
-	/* the start's presumption ends while others ran: twice the contended target */
-	batchsize_busy(&b);
-	batchsize_contention(&b, 0, 50, 0);
-	assert_int_equal(batchsize_target(&b), 50 * BATCHSIZE_WAITED_FACTOR);
-	/* nobody has waited: it still doubles while far below the target */
-	prev = b.size;
-	batchsize_success(&b, 1, 10.0);
-	assert_int_equal(b.size, prev * 2 + 1);
-	for (int i = 0; i < 100; i++)
-		batchsize_success(&b, 1, (double)b.size * 0.01);
-	assert_true(b.size >= 8000 && b.size <= 10000);
-	/* measured contention later: the contended target, then the same bound */
-	batchsize_contention(&b, 1, 50, 1);
-	assert_int_equal(batchsize_target(&b), 50);
-	batchsize_contention(&b, 0, 50, 1);
-	assert_int_equal(batchsize_target(&b), 50 * BATCHSIZE_WAITED_FACTOR);
-	/* a new run starts unbounded */
-	batchsize_init(&b, 1000, 100, 50000, 500);
-	assert_int_equal(batchsize_target(&b), 500);
-}
-
 static void test_waited_bounds_the_target_for_the_run(void **state)
 {
 	struct batchsize b;
@@ -260,7 +231,6 @@ int main(void)
 		cmocka_unit_test(test_additive_recovery_after_timeouts),
 		cmocka_unit_test(test_contended_aims_at_its_own_target),
 		cmocka_unit_test(test_presumed_contention_keeps_fast_growth),
-		cmocka_unit_test(test_busy_start_bounds_the_target_without_gentle_growth),
 		cmocka_unit_test(test_waited_bounds_the_target_for_the_run),
 		cmocka_unit_test(test_short_last_batch_teaches_nothing),
 		cmocka_unit_test(test_limits_clamp),
