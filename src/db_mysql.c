@@ -12,7 +12,9 @@
 
 #include <errno.h>
 #include <ev.h>
+#include <errmsg.h>
 #include <mysql.h>
+#include <mysqld_error.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -116,43 +118,33 @@ static void library_init(void)
 
 /* --- errors ---------------------------------------------------------------------- */
 
-/* Error numbers, by their names in the servers' and the clients' headers; some exist
- * on MariaDB or on MySQL only, so no one header has them all. */
+/* Error numbers that only one server's header names (the rest come from
+ * mysqld_error.h and errmsg.h, which both client libraries ship). */
 enum {
-	MY_ACCESS_DENIED = 1045,	/* ER_ACCESS_DENIED_ERROR */
-	MY_SERVER_SHUTDOWN = 1053,	/* ER_SERVER_SHUTDOWN */
-	MY_LOCK_WAIT_TIMEOUT = 1205,	/* ER_LOCK_WAIT_TIMEOUT */
-	MY_LOCK_DEADLOCK = 1213,	/* ER_LOCK_DEADLOCK */
-	MY_QUERY_INTERRUPTED = 1317,	/* ER_QUERY_INTERRUPTED */
-	MY_CONNECTION_KILLED = 1927,	/* MariaDB ER_CONNECTION_KILLED */
-	MY_STATEMENT_TIMEOUT = 1969,	/* MariaDB ER_STATEMENT_TIMEOUT (max_statement_time) */
-	MY_CONNECTION_ERROR = 2002,	/* CR_CONNECTION_ERROR */
-	MY_CONN_HOST_ERROR = 2003,	/* CR_CONN_HOST_ERROR */
-	MY_SERVER_GONE = 2006,		/* CR_SERVER_GONE_ERROR */
-	MY_SERVER_LOST = 2013,		/* CR_SERVER_LOST */
-	MY_SERVER_LOST_EXTENDED = 2055, /* CR_SERVER_LOST_EXTENDED */
-	MY_QUERY_TIMEOUT = 3024,	/* MySQL ER_QUERY_TIMEOUT (max_execution_time) */
-	MY_INTERACTION_TIMEOUT = 4031,	/* MySQL ER_CLIENT_INTERACTION_TIMEOUT */
+	MY_CONNECTION_KILLED = 1927,   /* MariaDB ER_CONNECTION_KILLED */
+	MY_STATEMENT_TIMEOUT = 1969,   /* MariaDB ER_STATEMENT_TIMEOUT (max_statement_time) */
+	MY_QUERY_TIMEOUT = 3024,       /* MySQL ER_QUERY_TIMEOUT (max_execution_time) */
+	MY_INTERACTION_TIMEOUT = 4031, /* MySQL ER_CLIENT_INTERACTION_TIMEOUT */
 };
 
 static enum db_error mydb_classify(unsigned err)
 {
 	switch (err) {
 	case 0: return DB_OK;
-	case MY_LOCK_WAIT_TIMEOUT: return DB_ERR_LOCK_TIMEOUT;
-	case MY_LOCK_DEADLOCK: return DB_ERR_DEADLOCK;
+	case ER_LOCK_WAIT_TIMEOUT: return DB_ERR_LOCK_TIMEOUT;
+	case ER_LOCK_DEADLOCK: return DB_ERR_DEADLOCK;
 	case MY_STATEMENT_TIMEOUT:
 	case MY_QUERY_TIMEOUT:
-	case MY_QUERY_INTERRUPTED: return DB_ERR_STATEMENT_TIMEOUT;
-	case MY_SERVER_SHUTDOWN:
+	case ER_QUERY_INTERRUPTED: return DB_ERR_STATEMENT_TIMEOUT;
+	case ER_SERVER_SHUTDOWN:
 	case MY_CONNECTION_KILLED:
-	case MY_CONNECTION_ERROR:
-	case MY_CONN_HOST_ERROR:
-	case MY_SERVER_GONE:
-	case MY_SERVER_LOST:
-	case MY_SERVER_LOST_EXTENDED:
+	case CR_CONNECTION_ERROR:
+	case CR_CONN_HOST_ERROR:
+	case CR_SERVER_GONE_ERROR:
+	case CR_SERVER_LOST:
+	case CR_SERVER_LOST_EXTENDED:
 	case MY_INTERACTION_TIMEOUT: return DB_ERR_CONNECTION;
-	case MY_ACCESS_DENIED: return DB_ERR_AUTH;
+	case ER_ACCESS_DENIED_ERROR: return DB_ERR_AUTH;
 	default: return DB_ERR_OTHER;
 	}
 }
@@ -199,7 +191,7 @@ static void worker_connect(struct myconn *c, struct db_result *res)
 				CLIENT_FOUND_ROWS | CLIENT_MULTI_STATEMENTS)) {
 		conn_wipe_password(&c->conf);
 		conn_error(c, res);
-		if (res->error == DB_ERR_OTHER && mysql_errno(c->mysql) >= 2000)
+		if (res->error == DB_ERR_OTHER && mysql_errno(c->mysql) >= CR_MIN_ERROR)
 			res->error = DB_ERR_CONNECTION; /* client-side: could not reach it */
 		mysql_close(c->mysql);
 		c->mysql = NULL;
@@ -460,7 +452,7 @@ static void *worker_main(void *arg)
 		if (req == REQ_CONNECT)
 			worker_connect(c, &res);
 		else if (!c->mysql)
-			set_error(&res, MY_SERVER_GONE, NULL, "not connected");
+			set_error(&res, CR_SERVER_GONE_ERROR, NULL, "not connected");
 		else if (c->nparams == 0)
 			worker_simple(c, c->sql, &res);
 		else
