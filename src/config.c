@@ -39,7 +39,7 @@ struct node {
 	const struct node *key; /* the key when this node is a mapping value */
 	char *str;		/* scalar text, NUL-terminated */
 	size_t len;		/* may exceed strlen(str) after a "\0" escape */
-	bool nullable;		/* plain and untagged: "", "~" and "null" mean null */
+	bool nullable;		/* plain and untagged, or !!null: "", "~", "null" mean null */
 	struct node **kids;	/* sequence items; mapping keys and values alternate */
 	size_t nkids, cap;
 };
@@ -318,11 +318,62 @@ static int yaml_failure(struct ctx *c, const yaml_parser_t *p, const char *buf, 
 	}
 }
 
-/* Handles one node event: rejects anchors, builds the node, hangs it into the tree. */
+/* An explicit tag on a node: the core schema's, where it fits the node, are kept as
+ * what they say; any other (a local tag such as !env, !!bool, !!binary, a URI) would
+ * mean something the job file cannot, so it is an error rather than ignored.
+ * Returns NULL when the tag is acceptable, else what is wrong. */
+static const char core[] = "tag:yaml.org,2002:"; /* what libyaml makes of "!!" */
+
+static const char *tag_problem(yaml_event_type_t type, const char *tag, const char *value,
+			       size_t len)
+{
+	const char *name;
+	char *end;
+
+	if (!strcmp(tag, "!")) /* the non-specific tag: a string, or the node's own kind */
+		return NULL;
+	if (type != YAML_SCALAR_EVENT) {
+		if (strncmp(tag, core, sizeof(core) - 1) != 0)
+			return "is not one of YAML's core tags";
+		name = tag + sizeof(core) - 1;
+		if (!strcmp(name, type == YAML_MAPPING_START_EVENT ? "map" : "seq"))
+			return NULL;
+		return "does not fit this node";
+	}
+	if (strncmp(tag, core, sizeof(core) - 1) != 0)
+		return "is not one of YAML's core tags";
+	name = tag + sizeof(core) - 1;
+	if (!strcmp(name, "str"))
+		return NULL;
+	if (!strcmp(name, "null"))
+		return len == 0 || !strcmp(value, "~") || !strcmp(value, "null") ||
+				       !strcmp(value, "Null") || !strcmp(value, "NULL")
+			       ? NULL
+			       : "tags a value that is not null";
+	if (!strcmp(name, "int")) {
+		size_t i = (value[0] == '-' || value[0] == '+') ? 1 : 0;
+
+		if (i == len)
+			return "tags a value that is not an integer";
+		for (; i < len; i++)
+			if (value[i] < '0' || value[i] > '9')
+				return "tags a value that is not an integer";
+		return NULL;
+	}
+	if (!strcmp(name, "float")) {
+		(void)strtod(value, &end);
+		return len && end == value + len ? NULL : "tags a value that is not a number";
+	}
+	return "is not allowed in a job file (!!str, !!int, !!float, !!null, !!map, !!seq are)";
+}
+
+/* Handles one node event: rejects anchors and foreign tags, builds the node, hangs it
+ * into the tree. */
 static int tree_node(struct ctx *c, const yaml_event_t *ev, struct node **stack, size_t *depth,
 		     struct node **root)
 {
-	const yaml_char_t *anchor;
+	const yaml_char_t *anchor, *tag;
+	const char *problem;
 	struct node *n;
 	char e[ESC_BUF];
 
@@ -336,6 +387,27 @@ static int tree_node(struct ctx *c, const yaml_event_t *ev, struct node **stack,
 		return fail_pos(c, ev->start_mark.line + 1, ev->start_mark.column + 1,
 				"YAML anchors and aliases are not allowed (&%s)",
 				esc_str(e, sizeof(e), (const char *)anchor));
+
+	if (ev->type == YAML_SCALAR_EVENT)
+		tag = ev->data.scalar.tag;
+	else if (ev->type == YAML_SEQUENCE_START_EVENT)
+		tag = ev->data.sequence_start.tag;
+	else
+		tag = ev->data.mapping_start.tag;
+	if (tag) {
+		const char *t = (const char *)tag;
+		bool scalar = ev->type == YAML_SCALAR_EVENT;
+		bool core_tag = !strncmp(t, core, sizeof(core) - 1);
+
+		problem = tag_problem(ev->type, t,
+				      scalar ? (const char *)ev->data.scalar.value : "",
+				      scalar ? ev->data.scalar.length : 0);
+		if (problem)
+			return fail_pos(c, ev->start_mark.line + 1, ev->start_mark.column + 1,
+					"YAML tag %s%s %s", core_tag ? "!!" : "",
+					esc_str(e, sizeof(e), core_tag ? t + sizeof(core) - 1 : t),
+					problem);
+	}
 
 	if (ev->type == YAML_SCALAR_EVENT && ev->data.scalar.length > MAX_SCALAR_BYTES)
 		return fail_pos(c, ev->start_mark.line + 1, ev->start_mark.column + 1,
@@ -361,8 +433,10 @@ static int tree_node(struct ctx *c, const yaml_event_t *ev, struct node **stack,
 		if (!n->str)
 			return oom(c);
 		n->len = ev->data.scalar.length;
-		n->nullable = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-			      ev->data.scalar.plain_implicit;
+		/* plain and untagged, or tagged !!null (tag_problem checked its value) */
+		n->nullable = (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+			       ev->data.scalar.plain_implicit) ||
+			      (tag && !strcmp((const char *)tag, YAML_NULL_TAG));
 		return 0;
 	}
 	if (*depth == MAX_DEPTH)

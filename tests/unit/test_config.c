@@ -344,6 +344,42 @@ static void test_scalars_as_text(void **state)
 	config_free(cfg);
 }
 
+/* YAML's core tags mean what they say where they fit; any other tag is an error. */
+static void test_core_tags(void **state)
+{
+	static const char yaml[] = "job: !!str 123\n"
+				   "database: !!map {driver: postgres, dsn: ! 'dbname=app'}\n"
+				   "table: items\n"
+				   "key: !!seq [id]\n"
+				   "set: {n: !!str m}\n"
+				   "where: !!str null\n"
+				   "batch: {size: !!int 2000, max_size: !!float 40000}\n"
+				   "throttle: !!null\n"
+				   "status: {socket: !!null \"\"}\n";
+	struct config *cfg = parse_ok(yaml);
+
+	(void)state;
+	assert_string_equal(cfg->job, "123");
+	assert_string_equal(cfg->where, "null"); /* a string, not YAML's null */
+	assert_int_equal(cfg->batch.size, 2000);
+	assert_int_equal(cfg->batch.max_size, 40000);
+	assert_int_equal(cfg->throttle.check_interval_ms, 1000);
+	assert_string_equal(cfg->status.socket, "/tmp/backfilld/123.sock");
+	config_free(cfg);
+
+	base_bad("batch: {size: !!int 1e3}\n",
+		 "YAML tag !!int tags a value that is not an integer");
+	base_bad("batch: {size: !!float x}\n",
+		 "YAML tag !!float tags a value that is not a number");
+	base_bad("batch: {size: !!bool 1}\n", "YAML tag !!bool is not allowed in a job file");
+	base_bad("batch: {size: !!binary MTAwMA==}\n", "YAML tag !!binary is not allowed");
+	base_bad("batch: !!seq {size: 1}\n", "YAML tag !!seq does not fit this node");
+	base_bad("batch: {size: !<tag:example.com,2026:n> 1}\n",
+		 "YAML tag tag:example.com,2026:n is not one of YAML's core tags");
+	base_bad("batch: {size: !!null 5}\n", "YAML tag !!null tags a value that is not null");
+	base_bad("batch: !local {size: 5}\n", "YAML tag !local is not one of YAML's core tags");
+}
+
 static void test_socket_default(void **state)
 {
 	struct config *cfg;
@@ -1224,6 +1260,7 @@ int main(void)
 		cmocka_unit_test(test_every_key),
 		cmocka_unit_test(test_mysql),
 		cmocka_unit_test(test_scalars_as_text),
+		cmocka_unit_test(test_core_tags),
 		cmocka_unit_test(test_socket_default),
 		cmocka_unit_test(test_status_mode),
 		cmocka_unit_test(test_query_max),
