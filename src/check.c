@@ -43,6 +43,7 @@ struct check {
 	struct ev_loop *loop;
 	const struct config *cfg;
 	struct db *db;
+	struct db **replica; /* one per throttle.replicas entry; NULL: out of memory */
 	struct sql *sql;
 	int pg;
 	int columns_ok;
@@ -803,7 +804,7 @@ static void check_replicas(struct check *c)
 	for (size_t i = 0; i < cfg->throttle.nreplicas; i++) {
 		const struct config_conn *conn = &cfg->throttle.replicas[i].conn;
 		char name[160], fallback[32];
-		struct db *db = new_db(c, conn);
+		struct db *db = c->replica ? c->replica[i] : NULL;
 		struct db_result r;
 
 		snprintf(fallback, sizeof(fallback), "replica %zu", i + 1);
@@ -840,7 +841,17 @@ static void check_replicas(struct check *c)
 		}
 		db_result_clear(&r);
 		db_free(db);
+		if (c->replica)
+			c->replica[i] = NULL;
 	}
+}
+
+static void free_dbs(struct check *c)
+{
+	for (size_t i = 0; c->replica && i < c->cfg->throttle.nreplicas; i++)
+		db_free(c->replica[i]);
+	free(c->replica);
+	db_free(c->db);
 }
 
 /* --- the report ------------------------------------------------------------------------ */
@@ -959,7 +970,7 @@ static int print_json(const struct check *c)
 	return jb.overflow ? -1 : 0;
 }
 
-int check_run(const struct config *cfg, int json)
+int check_run(struct config *cfg, int json)
 {
 	struct check c = { 0 };
 	struct db_result r;
@@ -968,6 +979,14 @@ int check_run(const struct config *cfg, int json)
 
 	c.cfg = cfg;
 	c.pg = cfg->driver == CONFIG_DRIVER_POSTGRES;
+	/* the loader's warnings: today only a password file others may read */
+	for (const char *line = cfg->warnings; line && *line;) {
+		const char *nl = strchr(line, '\n');
+		int n = nl ? (int)(nl - line) : (int)strlen(line);
+
+		flag(&c, 0, "password-file-mode", "%.*s", n, line);
+		line += n + (nl != NULL);
+	}
 	for (size_t k = 0, o = 0; k < cfg->nkey && o < sizeof(c.keys); k++)
 		o += (size_t)snprintf(c.keys + o, sizeof(c.keys) - o, "%s%s", k ? ", " : "",
 				      cfg->key[k]);
@@ -977,12 +996,17 @@ int check_run(const struct config *cfg, int json)
 		return 1;
 	}
 	c.db = new_db(&c, &cfg->db);
+	c.replica = calloc(cfg->throttle.nreplicas + 1, sizeof(*c.replica));
+	for (size_t i = 0; c.replica && i < cfg->throttle.nreplicas; i++)
+		c.replica[i] = new_db(&c, &cfg->throttle.replicas[i].conn);
+	/* every connection holds its own copy of the password now */
+	config_wipe_secrets(cfg);
 	config_conn_name(&cfg->db, cfg->driver, "the database", name, sizeof(name));
 	if (!c.db || connect_wait(&c, c.db, &r) < 0) {
 		fprintf(stderr, "backfilld check: %s: cannot connect to %s: %s\n", cfg->path, name,
 			c.db ? r.message : "out of memory");
 		db_result_clear(&r);
-		db_free(c.db);
+		free_dbs(&c);
 		ev_loop_destroy(c.loop);
 		return 1;
 	}
@@ -990,7 +1014,7 @@ int check_run(const struct config *cfg, int json)
 	c.sql = sql_new(cfg, c.db, 0, err, sizeof(err));
 	if (!c.sql) {
 		fprintf(stderr, "backfilld check: %s\n", err);
-		db_free(c.db);
+		free_dbs(&c);
 		ev_loop_destroy(c.loop);
 		return 1;
 	}
@@ -1025,7 +1049,7 @@ int check_run(const struct config *cfg, int json)
 	free(c.lo_json);
 	free(c.hi_json);
 	sql_free(c.sql);
-	db_free(c.db);
+	free_dbs(&c);
 	ev_loop_destroy(c.loop);
 	return code;
 }

@@ -141,6 +141,20 @@ static int print_answer(const char *answer)
 	return strncmp(answer, "ERR", 3) == 0 ? 1 : 0;
 }
 
+/* Whether the daemon's ERR to a `set` refuses the keys or values asked for, a usage
+ * error (exit 2, nothing changed), rather than the request as such (exit 1). */
+static int set_refused_value(const char *answer)
+{
+	static const char *const runtime[] = { "ERR permission denied", "ERR internal",
+					       "ERR out of memory", "ERR timed out",
+					       "ERR too many connections" };
+
+	for (size_t i = 0; i < sizeof(runtime) / sizeof(runtime[0]); i++)
+		if (strncmp(answer, runtime[i], strlen(runtime[i])) == 0)
+			return 0;
+	return strncmp(answer, "ERR ", 4) == 0;
+}
+
 static int not_running(const char *path, int rc)
 {
 	if (rc == -ENOENT || rc == -ECONNREFUSED)
@@ -264,6 +278,8 @@ int client_run(const char *cmd, const char *config_path, const char *socket_path
 	if (rc < 0)
 		return not_running(path, rc);
 	rc = print_answer(answer);
+	if (rc && strcmp(cmd, "set") == 0 && set_refused_value(answer))
+		rc = 2;
 	free(answer);
 	return rc;
 }

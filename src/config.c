@@ -50,7 +50,8 @@ struct ctx {
 	size_t errlen;
 	char *dir; /* directory of the file: base of relative paths */
 	const struct node *root;
-	unsigned flags; /* CONFIG_NO_SECRETS */
+	unsigned flags;	    /* CONFIG_NO_SECRETS */
+	struct config *cfg; /* being filled: warnings go to cfg->warnings */
 };
 
 /* get_string flags */
@@ -100,6 +101,35 @@ __attribute__((format(printf, 3, 4))) static int fail(struct ctx *c, const struc
 	rc = vfail(c, n ? n->line : 0, n ? n->col : 0, fmt, ap);
 	va_end(ap);
 	return rc;
+}
+
+/* Something the job file may do but should not: one line "FILE:LINE:COL: message"
+ * appended to cfg->warnings for the caller to log (and `check` to report). */
+__attribute__((format(printf, 3, 4))) static void warn_at(struct ctx *c, const struct node *n,
+							  const char *fmt, ...)
+{
+	char line[1536];
+	size_t have, add;
+	char *grown;
+	va_list ap;
+	int w;
+
+	if (!c->cfg)
+		return;
+	w = snprintf(line, sizeof(line), "%s:%zu:%zu: ", c->name, n ? n->line : 0, n ? n->col : 0);
+	va_start(ap, fmt);
+	if (w > 0 && (size_t)w < sizeof(line))
+		vsnprintf(line + w, sizeof(line) - (size_t)w, fmt, ap);
+	va_end(ap);
+	have = c->cfg->warnings ? strlen(c->cfg->warnings) : 0;
+	add = strlen(line);
+	grown = realloc(c->cfg->warnings, have + add + 2);
+	if (!grown)
+		return; /* a warning lost to a failed allocation is not worth failing for */
+	memcpy(grown + have, line, add);
+	grown[have + add] = '\n';
+	grown[have + add + 1] = '\0';
+	c->cfg->warnings = grown;
 }
 
 static int oom(struct ctx *c)
@@ -948,11 +978,11 @@ static int read_secret(struct ctx *c, const struct node *n, const char *path, co
 		rc = fail(c, n, "%s: cannot read %s: not a regular file", path, e);
 		goto out_close;
 	}
-	if (st.st_mode & 007) {
-		rc = fail(c, n, "%s: %s is accessible by others (mode %04o); chmod o-rwx it", path,
-			  e, (unsigned)(st.st_mode & 07777));
-		goto out_close;
-	}
+	/* readable by others: the secret is out already, and refusing the job would
+	 * not take it back; every run and `check` says so until it is fixed */
+	if (st.st_mode & 007)
+		warn_at(c, n, "%s: %s is accessible by others (mode %04o); chmod o-rwx it", path, e,
+			(unsigned)(st.st_mode & 07777));
 	buf = malloc(MAX_SECRET_BYTES + 1);
 	if (!buf) {
 		rc = oom(c);
@@ -1314,6 +1344,27 @@ static int get_batch(struct ctx *c, const struct node *n, struct config *cfg)
 					  CONFIG_MAX_RETRIES, &cfg->batch.max_retries)) < 0)
 		return rc;
 
+	/* Limits left to their defaults make room for those given: `size: 10` alone
+	 * lowers min_size to 10, `max_size: 50` alone brings min_size and size down to
+	 * 50. Only limits given together can contradict each other. */
+	if (!v[B_MAX]) {
+		if (v[B_SIZE] && cfg->batch.size > cfg->batch.max_size)
+			cfg->batch.max_size = cfg->batch.size;
+		if (v[B_MIN] && cfg->batch.min_size > cfg->batch.max_size)
+			cfg->batch.max_size = cfg->batch.min_size;
+	}
+	if (!v[B_MIN]) {
+		if (v[B_SIZE] && cfg->batch.size < cfg->batch.min_size)
+			cfg->batch.min_size = cfg->batch.size;
+		if (cfg->batch.max_size < cfg->batch.min_size)
+			cfg->batch.min_size = cfg->batch.max_size;
+	}
+	if (!v[B_SIZE]) {
+		if (cfg->batch.size < cfg->batch.min_size)
+			cfg->batch.size = cfg->batch.min_size;
+		if (cfg->batch.size > cfg->batch.max_size)
+			cfg->batch.size = cfg->batch.max_size;
+	}
 	if (cfg->batch.min_size > cfg->batch.max_size) {
 		at = v[B_MIN] ? v[B_MIN] : v[B_MAX];
 		return fail(c, at,
@@ -1764,6 +1815,7 @@ int config_parse_flags(const char *name, const char *buf, size_t len, unsigned f
 		goto out_free_tree;
 	}
 	set_defaults(cfg);
+	c.cfg = cfg;
 	cfg->path = strdup(c.name);
 	if (!cfg->path) {
 		rc = oom(&c);
@@ -1874,6 +1926,7 @@ void config_free(struct config *cfg)
 	if (!cfg)
 		return;
 	free(cfg->path);
+	free(cfg->warnings);
 	free(cfg->job);
 	conn_free(&cfg->db);
 	free(cfg->table.schema);

@@ -118,12 +118,27 @@ static void daemon_on_state(struct job *job, enum job_state st, void *arg)
 	}
 }
 
+/* A batch value that moved to make room for one given: logged and added to the answer. */
+static void daemon_moved(const struct control_request *req, char *msg, size_t cap, size_t *o,
+			 const char *key, int64_t was, int64_t now)
+{
+	if (now == was)
+		return;
+	for (size_t i = 0; i < req->nset; i++)
+		if (strcmp(req->set[i].key, key) == 0)
+			return; /* given, so answered already */
+	log_info("set %s=%" PRId64 " (status socket, to make room)", key, now);
+	*o += (size_t)snprintf(msg + *o, *o < cap ? cap - *o : 0, " %s=%" PRId64, key, now);
+}
+
 static void daemon_set(struct daemon *d, struct status_client *c, const struct control_request *req)
 {
 	const char *keys[CONTROL_MAX_SETS], *values[CONTROL_MAX_SETS];
 	char err[512], msg[2048] = "OK";
 	size_t o = 2;
 	int size_set = 0;
+	int64_t min = d->cfg->batch.min_size, size = d->cfg->batch.size;
+	int64_t max = d->cfg->batch.max_size;
 
 	for (size_t i = 0; i < req->nset; i++) {
 		keys[i] = req->set[i].key;
@@ -140,6 +155,11 @@ static void daemon_set(struct daemon *d, struct status_client *c, const struct c
 		o += (size_t)snprintf(msg + o, o < sizeof(msg) ? sizeof(msg) - o : 0, " %s=%s",
 				      keys[i], values[i]);
 	}
+	/* batch values not given that made room for those given (tune_set_many) */
+	daemon_moved(req, msg, sizeof(msg), &o, "batch.min_size", min, d->cfg->batch.min_size);
+	daemon_moved(req, msg, sizeof(msg), &o, "batch.size", size, d->cfg->batch.size);
+	daemon_moved(req, msg, sizeof(msg), &o, "batch.max_size", max, d->cfg->batch.max_size);
+	size_set |= d->cfg->batch.size != size;
 	if (job_reload(d->job, d->cfg, err, sizeof(err)) < 0) {
 		status_reply(c, "ERR internal: the tuned configuration was refused");
 		return;
@@ -214,6 +234,20 @@ static void daemon_request(struct status_client *c, const char *line, int privil
 	status_reply(c, "ERR unknown request");
 }
 
+/* What the loader accepted but advises against, once per load. */
+static void daemon_log_warnings(const struct config *cfg)
+{
+	const char *line = cfg->warnings;
+
+	while (line && *line) {
+		const char *nl = strchr(line, '\n');
+		int n = nl ? (int)(nl - line) : (int)strlen(line);
+
+		log_warn("%.*s", n, line);
+		line += n + (nl != NULL);
+	}
+}
+
 static void daemon_reload(struct daemon *d)
 {
 	struct config *next = NULL;
@@ -228,6 +262,7 @@ static void daemon_reload(struct daemon *d)
 		return;
 	}
 	notify_send("READY=1");
+	daemon_log_warnings(next);
 	config_free(d->cfg);
 	d->cfg = next;
 	/* the running connections keep theirs: the file's password is not needed */
@@ -267,6 +302,7 @@ int daemon_run(struct config *cfg, const struct job_options *opt)
 	struct daemon d = { 0 };
 	int code;
 
+	daemon_log_warnings(cfg);
 	d.loop = ev_default_loop(EVFLAG_AUTO);
 	if (!d.loop) {
 		log_error("cannot initialise the event loop");

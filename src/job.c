@@ -335,8 +335,8 @@ static double job_percent(const struct job *job)
 {
 	if (job->state == JOB_DONE)
 		return 100.0;
-	if (!job->high.set)
-		return 100.0;
+	if (!job->high.set) /* starting: the range is not read yet */
+		return 0.0;
 	if (!job->cursor.set)
 		return 0.0;
 	if (job->cfg->nkey == 1 && job->numeric[0] && job->low.set) {
@@ -481,12 +481,15 @@ static void job_exit(struct job *job, int code)
 	ev_break(job->loop, EVBREAK_ALL);
 }
 
-/* Writes a state into the checkpoint row; the callback continues from there. */
+/* Writes a state into the checkpoint row; the callback continues from there. The
+ * row knows running, paused, stopped, done and failed (SPEC.md): a throttled job is
+ * "running" there, with its reasons in throttle_reasons. */
 static void job_write_state_why(struct job *job, const char *state, const char *error,
 				const char *reasons)
 {
 	char *sql = checkpoint_sql_state(job->sql);
-	const char *params[4] = { state, error, reasons, job->name };
+	const char *row_state = strcmp(state, "throttled") == 0 ? "running" : state;
+	const char *params[4] = { row_state, error, reasons, job->name };
 
 	job->state_target = state;
 	job_send_owned(job, STEP_STATE, sql, 4, params);
@@ -497,7 +500,7 @@ static void job_write_state(struct job *job, const char *state, const char *erro
 	job_write_state_why(job, state, error, NULL);
 }
 
-/* Records "throttled" and why in the checkpoint row. */
+/* Records why the job waits in the checkpoint row (state running, throttle_reasons). */
 static void job_write_throttled(struct job *job)
 {
 	char why[THROTTLE_MAX_REASONS * 260];

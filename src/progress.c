@@ -220,18 +220,14 @@ void progress_format_json(const struct progress *p, char *buf, size_t len)
 	for (size_t i = 0; i < p->nreasons; i++)
 		json_str(&jb, p->reasons[i]);
 	json_arr_end(&jb);
+	/* SPEC.md makes only eta_seconds and replication_lag_ms null while unknown: the
+	 * other numbers stay numbers, with what is known so far (the rows done are a
+	 * floor for the total; no rate, batch or lock sample yet is 0) */
 	json_kv_int(&jb, "rows_done", p->rows_done);
-	json_key(&jb, "rows_total_estimate");
-	if (p->rows_total_estimate >= 0)
-		json_int(&jb, p->rows_total_estimate);
-	else
-		json_null(&jb);
+	json_kv_int(&jb, "rows_total_estimate",
+		    p->rows_total_estimate >= p->rows_done ? p->rows_total_estimate : p->rows_done);
 	json_kv_double(&jb, "percent", p->percent, 2);
-	json_key(&jb, "rows_per_sec");
-	if (p->rows_per_sec >= 0)
-		json_double(&jb, p->rows_per_sec, 1);
-	else
-		json_null(&jb);
+	json_kv_double(&jb, "rows_per_sec", p->rows_per_sec >= 0 ? p->rows_per_sec : 0, 1);
 	json_key(&jb, "eta_seconds");
 	if (p->eta_seconds >= 0)
 		json_double(&jb, p->eta_seconds, 0);
@@ -240,11 +236,7 @@ void progress_format_json(const struct progress *p, char *buf, size_t len)
 	json_kv_raw(&jb, "cursor", p->cursor);
 	json_kv_raw(&jb, "high_water", p->high_water);
 	json_kv_int(&jb, "batch_size", p->batch_size);
-	json_key(&jb, "last_batch_ms");
-	if (p->last_batch_ms >= 0)
-		json_double(&jb, p->last_batch_ms, 1);
-	else
-		json_null(&jb);
+	json_kv_double(&jb, "last_batch_ms", p->last_batch_ms >= 0 ? p->last_batch_ms : 0, 1);
 	json_kv_int(&jb, "target_ms", p->target_ms);
 	json_key(&jb, "replication_lag_ms");
 	if (p->replication_lag_ms >= 0)
@@ -252,11 +244,9 @@ void progress_format_json(const struct progress *p, char *buf, size_t len)
 	else
 		json_null(&jb);
 	json_kv_str(&jb, "lag_source", p->lag_source);
-	json_key(&jb, "lock_waits");
-	if (p->lock_waits >= 0)
-		json_int(&jb, p->lock_waits);
-	else
-		json_null(&jb);
+	json_kv_int(&jb, "lock_waits", p->lock_waits >= 0 ? p->lock_waits : 0);
+	json_key(&jb, "lock_waits_measured");
+	json_bool(&jb, p->lock_waits >= 0);
 	json_kv_int(&jb, "errors", p->errors);
 	json_kv_int(&jb, "retries", p->retries);
 	json_key(&jb, "errors_by_kind");

@@ -23,6 +23,7 @@ struct status_client {
 	int tag;
 	ev_io io;
 	ev_timer timer;
+	ev_tstamp read_by; /* when the request must be in (STATUS_READ_TIMEOUT) */
 	char in[STATUS_MAX_REQUEST + 1];
 	size_t in_len;
 	char *out;
@@ -133,21 +134,6 @@ int status_reply_deferred(struct status_server *s, int tag, const char *text)
 	return n;
 }
 
-static void client_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct status_client *c = w->data;
-
-	if (c->phase == CLIENT_READING) {
-		status_reply(c, "ERR timed out waiting for a request line");
-		return;
-	}
-	if (c->phase == CLIENT_DEFERRED) {
-		status_reply(c, "ERR timed out waiting for the job");
-		return;
-	}
-	client_free(c); /* a reader that does not read its answer */
-}
-
 static void client_dispatch(struct status_client *c)
 {
 	char *line = c->in;
@@ -161,6 +147,26 @@ static void client_dispatch(struct status_client *c)
 		return;
 	}
 	c->srv->handler(c, line, c->privileged, c->srv->arg);
+}
+
+static void client_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct status_client *c = w->data;
+
+	if (c->phase == CLIENT_READING) {
+		/* a client that wrote a request without its newline and waits for the
+		 * answer gets it once it has paused (STATUS_IDLE_END) */
+		if (c->in_len > 0)
+			client_dispatch(c);
+		else
+			status_reply(c, "ERR timed out waiting for a request line");
+		return;
+	}
+	if (c->phase == CLIENT_DEFERRED) {
+		status_reply(c, "ERR timed out waiting for the job");
+		return;
+	}
+	client_free(c); /* a reader that does not read its answer */
 }
 
 static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -192,8 +198,20 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		client_dispatch(c);
 		return;
 	}
-	if (c->in_len >= STATUS_MAX_REQUEST)
+	if (c->in_len >= STATUS_MAX_REQUEST) {
 		status_reply(c, "ERR request too long");
+		return;
+	}
+	/* no newline yet: the request ends at the newline, at EOF, or when the client
+	 * pauses, and never later than read_by */
+	{
+		ev_tstamp left = c->read_by - ev_now(loop);
+
+		ev_timer_stop(loop, &c->timer);
+		ev_timer_set(&c->timer,
+			     left < STATUS_IDLE_END ? (left > 0 ? left : 0.) : STATUS_IDLE_END, 0.);
+		ev_timer_start(loop, &c->timer);
+	}
 }
 
 static int peer_privileged(int fd)
@@ -242,6 +260,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ev_io_start(loop, &c->io);
 		ev_timer_init(&c->timer, client_timer_cb, STATUS_READ_TIMEOUT, 0.);
 		c->timer.data = c;
+		c->read_by = ev_now(loop) + STATUS_READ_TIMEOUT;
 		ev_timer_start(loop, &c->timer);
 	}
 }

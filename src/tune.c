@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,6 +172,7 @@ int tune_set_many(struct config *cfg, const char *const *keys, const char *const
 		  char *err, size_t errlen)
 {
 	int64_t min = cfg->batch.min_size, size = cfg->batch.size, max = cfg->batch.max_size;
+	bool given_min = false, given_size = false, given_max = false;
 	int rc;
 
 	/* every value valid on its own, and the batch limits consistent once all are
@@ -180,11 +182,30 @@ int tune_set_many(struct config *cfg, const char *const *keys, const char *const
 		if (rc < 0)
 			return rc;
 		if (strcmp(keys[i], "batch.min_size") == 0)
-			(void)parse_int(values[i], &min);
+			given_min = parse_int(values[i], &min) == 0;
 		else if (strcmp(keys[i], "batch.size") == 0)
-			(void)parse_int(values[i], &size);
+			given_size = parse_int(values[i], &size) == 0;
 		else if (strcmp(keys[i], "batch.max_size") == 0)
-			(void)parse_int(values[i], &max);
+			given_max = parse_int(values[i], &max) == 0;
+	}
+	/* as in the job file: the values given win, the others make room for them */
+	if (!given_max) {
+		if (given_size && size > max)
+			max = size;
+		if (given_min && min > max)
+			max = min;
+	}
+	if (!given_min) {
+		if (given_size && size < min)
+			min = size;
+		if (max < min)
+			min = max;
+	}
+	if (!given_size) {
+		if (size < min)
+			size = min;
+		if (size > max)
+			size = max;
 	}
 	if (!(min <= size && size <= max)) {
 		snprintf(err, errlen,
@@ -198,5 +219,8 @@ int tune_set_many(struct config *cfg, const char *const *keys, const char *const
 		if (rc < 0)
 			return rc; /* only an allocation can fail here */
 	}
+	cfg->batch.min_size = min;
+	cfg->batch.size = size;
+	cfg->batch.max_size = max;
 	return 0;
 }

@@ -7,7 +7,7 @@ struct config;
 /* Connects, reads the catalog and EXPLAINs the first batch, writing nothing;
  * prints findings and the plan (text, or one JSON object with json). Returns the
  * exit status: 0 no error (warnings allowed), 3 an error found, 1 the database
- * unreachable. */
-int check_run(const struct config *cfg, int json);
+ * unreachable. Wipes cfg's passwords as soon as its connections hold their own. */
+int check_run(struct config *cfg, int json);
 
 #endif

@@ -47,7 +47,10 @@ struct config_replica {
 
 struct config {
 	char *path; /* file it was read from */
-	char *job;  /* [A-Za-z0-9_.-]{1,100} */
+	/* NULL, or lines "FILE:LINE:COL: message", each ending in a newline: what the
+	 * loader accepted but advises against (a password file others may read) */
+	char *warnings;
+	char *job; /* [A-Za-z0-9_.-]{1,100} */
 	enum config_driver driver;
 	struct config_conn db;
 

@@ -11,6 +11,7 @@
 #define STATUS_MAX_REQUEST 4096
 #define STATUS_MAX_CLIENTS 64
 #define STATUS_READ_TIMEOUT 2.0	   /* seconds to send the request line */
+#define STATUS_IDLE_END 0.2	   /* a pause that ends a request sent without newline */
 #define STATUS_DEFER_TIMEOUT 120.0 /* seconds a deferred answer may take */
 
 struct ev_loop;

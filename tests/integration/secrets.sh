@@ -2,7 +2,8 @@
 # The database password, given by password_file or by BACKFILLD_PASSWORD, is never in
 # the daemon's argv, its environment once read (/proc/PID/environ), its log (debug
 # level, text and json), its status, status json and metrics answers, nor in the
-# errors of a wrong password or an unreachable server. The daemon is not dumpable: a
+# errors of a wrong password or an unreachable server; a password file others may read
+# is read, with a warning in the log and from check. The daemon is not dumpable: a
 # process of its own uid cannot read its /proc/PID/environ or memory.
 source "$(dirname "$0")/../lib/itest.sh"
 it_setup secrets
@@ -90,6 +91,22 @@ job_yaml "$IT_DIR/env.yaml" json
 BACKFILLD_PASSWORD=$password RUNTIME_DIRECTORY=$IT_DIR it_start "$IT_DIR/env.log" run -c "$IT_DIR/env.yaml"
 while_running env
 it_contains "$IT_DIR/env.log" '"level":"debug"' "json log at debug level"
+
+# --- a password file others may read: the job runs, and its log and check say so --------
+next_run
+cp "$IT_DIR/password" "$IT_DIR/open.password"
+chmod 644 "$IT_DIR/open.password"
+job_yaml "$IT_DIR/open.yaml" text "$IT_DIR/open.password"
+RUNTIME_DIRECTORY=$IT_DIR it_start "$IT_DIR/open.log" run -c "$IT_DIR/open.yaml"
+while_running open
+it_contains "$IT_DIR/open.log" \
+	"database.password_file: $IT_DIR/open.password is accessible by others (mode 0644); chmod o-rwx it" \
+	"a password file others may read: warned in the log"
+"$BACKFILLD_BIN" check -c "$IT_DIR/open.yaml" >"$IT_DIR/open.check" 2>&1
+it_eq "$?" 0 "check of a job whose password file others may read: exit status (a warning)"
+it_contains "$IT_DIR/open.check" "password-file-mode" "check names the password file's mode"
+no_secret "check with a password file others may read" "$IT_DIR/open.check"
+next_run
 
 # --- errors: a wrong password, an unreachable server -----------------------------------------
 wrong="wrong-$RANDOM$RANDOM-password"

@@ -4,7 +4,8 @@
 # flight has committed and no batch commits while paused; `set batch.size=` sizes
 # the next batch; another user may read but not steer at mode 0666 and cannot
 # connect at the default 0660; garbage, a 1 MiB line and a
-# silent client leave the daemon answering; metrics parse as Prometheus text and the
+# silent client leave the daemon answering, and a request without newline or EOF is
+# answered; metrics parse as Prometheus text and the
 # textfile is rewritten; systemd hears READY=1, STATUS= and STOPPING=1.
 source "$(dirname "$0")/../lib/itest.sh"
 it_setup status_socket
@@ -26,12 +27,18 @@ grep -q '^  mode: "0666"$' "$IT_DIR/job.yaml" || it_fail "job file not as intend
 "$peer" listen-dgram "$IT_DIR/notify" 60 >"$IT_DIR/notify.log" &
 IT_PIDS+=("$!")
 sleep 0.2
+ask() { "$BACKFILLD_BIN" "$@" -s "$sock"; }
 NOTIFY_SOCKET=$IT_DIR/notify it_start "$IT_DIR/run.log" run -c "$IT_DIR/job.yaml"
+# the first answer, before any batch, rate or lock sample
+for _ in $(seq 250); do
+	[[ -S "$sock" ]] && j0=$(ask status --json) && break
+	sleep 0.02
+done
+[[ -n "${j0:-}" ]] || it_fail "no status answer within 5 s of the start"
 it_wait_ckpt 20 "batches_done > 2" "$IT_T"
 [[ -S "$sock" ]] || it_fail "no socket at $sock"
 it_eq "$(stat -c %a "$sock")" 666 "socket mode"
 
-ask() { "$BACKFILLD_BIN" "$@" -s "$sock"; }
 # jlit JSON: the JSON text as an SQL literal of the engine's JSON type, parsed by the
 # server (jsonb on PostgreSQL; a string literal MariaDB's JSON functions parse)
 jlit() {
@@ -69,6 +76,21 @@ for f in job driver table state throttle_reasons rows_done rows_total_estimate p
 		it_eq "$(it_sql "SELECT JSON_CONTAINS_PATH($(jlit "$j"), 'one', '\$.$f')")" 1 "status json has $f"
 	fi
 done
+# SPEC.md makes only eta_seconds and replication_lag_ms null while unknown: in the
+# first answer too, the other numbers are numbers, and percent is not yet 100
+it_log "first status json: $j0"
+for f in rows_done rows_total_estimate percent rows_per_sec batch_size last_batch_ms \
+	lock_waits errors retries uptime_seconds; do
+	if it_pg; then
+		it_eq "$(it_sql "SELECT jsonb_typeof($(jlit "$j0") -> '$f')")" number "first answer: $f"
+	else
+		it_eq "$(it_sql "SELECT JSON_TYPE(JSON_EXTRACT($(jlit "$j0"), '\$.$f')) IN
+			('INTEGER', 'UNSIGNED INTEGER', 'DOUBLE', 'DECIMAL')")" 1 "first answer: $f"
+	fi
+done
+awk -v p="$(it_jget "$j0" percent)" 'BEGIN { exit !(p < 100) }' ||
+	it_fail "first answer: percent $(it_jget "$j0" percent) before the job is done"
+IT_CHECKS=$((IT_CHECKS + 1))
 # the same four values, JSON values normalised by the server on both sides
 if it_pg; then
 	row=$(it_sql "SELECT rows_done || ' ' || batches_done || ' ' || \"cursor\"::text || ' ' || high_water::text FROM backfilld_checkpoint")
@@ -131,6 +153,12 @@ out=$("$peer" ask "$sock" $'\x01\x02garbage\xff')
 it_eq "${out%% (*}" "ERR unknown request \"??garbage?\"" "garbage request"
 out=$("$peer" flood "$sock" 1048576)
 it_eq "$out" "ERR request too long" "1 MiB request line"
+# a client that writes a request without newline and waits, its write side open
+t0=$(date +%s%N)
+out=$("$peer" ask-open "$sock" "status json")
+[[ "$out" == "{\"job\":"* ]] || it_fail "status json without newline or EOF: [$out]"
+IT_CHECKS=$((IT_CHECKS + 1))
+it_le $((($(date +%s%N) - t0) / 1000000)) 1000 "answer time (ms) of a request without newline or EOF"
 out=$("$peer" ask "$sock" "status xml")
 it_eq "$out" "ERR status takes no argument but json" "bad argument"
 it_alive "$IT_PID" || it_fail "the daemon died from hostile clients"
@@ -139,15 +167,20 @@ kill "$holder" 2>/dev/null
 # --- live tuning: the next batch has the size set
 out=$(ask set batch.min_size=100 batch.max_size=150 batch.size=123 log.level=debug)
 it_eq "$out" "OK batch.min_size=100 batch.max_size=150 batch.size=123 log.level=debug" "set answer"
-out=$(ask set batch.size=5000)
-it_eq "$?" 1 "set out of range: exit status"
+out=$(ask set batch.size=5000 batch.max_size=150)
+it_eq "$?" 2 "set out of range: exit status (a usage error, nothing set)"
 it_eq "$out" "ERR batch.min_size <= batch.size <= batch.max_size would not hold (100 <= 5000 <= 150); nothing set" \
 	"set out of range"
 out=$(ask set table=other)
+it_eq "$?" 2 "set of a non-tunable: exit status"
 it_eq "${out:0:9}" "ERR table" "set of a non-tunable"
 it_eq "$(ask resume)" "OK resuming" "resume answer"
 it_wait_sql 10 "SELECT batches_done > $b1 FROM backfilld_checkpoint" "$IT_T"
 it_contains "$IT_DIR/run.log" "batch $((b1 + 1)): 123 keys" "the batch after set batch.size=123"
+# a size alone past a limit moves that limit, and the answer says so
+out=$(ask set batch.size=60)
+it_eq "$out" "OK batch.size=60 batch.min_size=60" "set batch.size below min_size"
+it_contains "$IT_DIR/run.log" "set batch.min_size=60 (status socket, to make room)" "the moved limit logged"
 
 # --- metrics: Prometheus text, and the textfile
 ask metrics >"$IT_DIR/metrics.txt"

@@ -28,7 +28,7 @@ it_start "$IT_DIR/run.log" run -c "$IT_DIR/job.yaml"
 it_wait_sql 20 "SELECT batches_done > 2 FROM backfilld_checkpoint" "$IT_T"
 
 it_replica_sql "SELECT pg_wal_replay_pause()" >/dev/null || it_fail "cannot pause replay"
-it_wait_sql 15 "SELECT state FROM backfilld_checkpoint" throttled
+it_wait_ckpt_throttled 15
 it_contains "$IT_DIR/run.log" "throttled: replication_lag" "lag throttle logged"
 it_contains "$IT_DIR/run.log" "on pg_stat_replication (" "measured by pg_stat_replication"
 reasons=$(it_ckpt throttle_reasons)

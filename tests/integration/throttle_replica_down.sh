@@ -138,7 +138,7 @@ it_start "$IT_DIR/run.log" run -c "$IT_DIR/job.yaml"
 deadline=$((SECONDS + 20))
 while :; do
 	it_wait_state running 10
-	(($(it_jget "$J" batches_done) >= 10)) && [[ "$(it_jget "$J" rows_per_sec)" != null ]] && break
+	(($(it_jget "$J" batches_done) >= 10)) && it_jpositive "$J" rows_per_sec && break
 	((SECONDS < deadline)) || it_fail "fewer than 10 batches in 20 s"
 	sleep 0.05
 done
@@ -157,7 +157,7 @@ t_throttled=$T_SEEN
 reasons=$(it_jreasons "$J")
 [[ "$reasons" =~ $unreachable_re ]] || it_fail "throttle_reasons with the replica down: [$reasons]"
 IT_CHECKS=$((IT_CHECKS + 1))
-it_wait_ckpt 5 state throttled
+it_wait_ckpt_throttled 5
 ck=$(it_ckpt throttle_reasons)
 [[ "$ck" =~ $unreachable_re ]] || it_fail "checkpoint throttle_reasons with the replica down: [$ck]"
 IT_CHECKS=$((IT_CHECKS + 1))

@@ -140,7 +140,7 @@ deadline=$((SECONDS + 20))
 while :; do
 	it_wait_state running 5
 	b=$(it_jget "$J" batches_done)
-	((b >= 12)) && [[ "$(it_jget "$J" rows_per_sec)" != null ]] && break
+	((b >= 12)) && it_jpositive "$J" rows_per_sec && break
 	((SECONDS < deadline)) || it_fail "fewer than 12 batches in 20 s"
 	sleep 0.05
 done
@@ -172,7 +172,7 @@ it_contains "$IT_DIR/run.log" "throttled: replication_lag " "log line when throt
 it_contains "$IT_DIR/run.log" "state running -> throttled" "log of the transition"
 
 # the checkpoint row says so too (written right after the state change)
-it_wait_ckpt 5 state throttled
+it_wait_ckpt_throttled 5
 ck_reasons=$(it_ckpt throttle_reasons)
 [[ "$ck_reasons" =~ $lag_re ]] ||
 	it_fail "checkpoint throttle_reasons: [$ck_reasons]"

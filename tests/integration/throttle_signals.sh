@@ -36,7 +36,7 @@ throttled_by() {
 	REASON=$(grep -E "^$re\$" <<<"$reasons" | head -n 1)
 	[[ -n "$REASON" ]] || it_fail "$what: throttle_reasons [$reasons] lack /$re/"
 	IT_CHECKS=$((IT_CHECKS + 1))
-	it_wait_ckpt 5 state throttled
+	it_wait_ckpt_throttled 5
 	ck=$(it_ckpt throttle_reasons)
 	grep -qE "(^|; )$re(;|\$)" <<<"$ck" || it_fail "$what: checkpoint throttle_reasons [$ck] lack /$re/"
 	IT_CHECKS=$((IT_CHECKS + 1))
@@ -104,7 +104,7 @@ it_start "$IT_DIR/run.log" run -c "$IT_DIR/job.yaml"
 deadline=$((SECONDS + 20))
 while :; do
 	it_wait_state running 10
-	(($(it_jget "$J" batches_done) >= 10)) && [[ "$(it_jget "$J" rows_per_sec)" != null ]] && break
+	(($(it_jget "$J" batches_done) >= 10)) && it_jpositive "$J" rows_per_sec && break
 	((SECONDS < deadline)) || it_fail "fewer than 10 batches in 20 s"
 	sleep 0.05
 done

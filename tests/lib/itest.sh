@@ -324,6 +324,12 @@ it_wait_ckpt() {
 	it_wait_sql "$1" "SELECT $2 FROM backfilld_checkpoint WHERE job = '$IT_NAME'" "$3"
 }
 
+# it_wait_ckpt_throttled SECONDS: poll until the checkpoint row records the throttle:
+# throttle_reasons set, state still running (the row keeps SPEC.md's five states)
+it_wait_ckpt_throttled() {
+	it_wait_sql "$1" "SELECT state FROM backfilld_checkpoint WHERE job = '$IT_NAME' AND throttle_reasons IS NOT NULL" running
+}
+
 # it_wait_file SECONDS FILE TEXT: poll until FILE holds TEXT (a fixed string).
 it_wait_file() {
 	local deadline=$((SECONDS + $1 * IT_SLOW))
@@ -466,6 +472,13 @@ it_jget() {
 	v=${BASH_REMATCH[1]}
 	v=${v#\"}
 	printf '%s' "${v%\"}"
+}
+
+# it_jpositive JSON FIELD: whether the field is a number above 0 (the rate, once known)
+it_jpositive() {
+	local v
+	v=$(it_jget "$1" "$2") || return 1
+	awk -v v="$v" 'BEGIN { exit !(v + 0 > 0) }'
 }
 
 # it_jreasons JSON: the throttle_reasons of a status json, one per line

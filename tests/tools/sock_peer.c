@@ -2,6 +2,7 @@
  *
  *   sock_peer listen-dgram PATH SECONDS   print each datagram received, one per line
  *   sock_peer ask PATH TEXT               send TEXT (no newline added), print the answer
+ *   sock_peer ask-open PATH TEXT          the same, but keep the write side open (no EOF)
  *   sock_peer hold PATH SECONDS           connect, send nothing, keep it open
  *   sock_peer flood PATH BYTES            send BYTES of 'a' without a newline, print the answer
  *
@@ -52,7 +53,7 @@ int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
 	if (argc != 4) {
-		fprintf(stderr, "usage: sock_peer listen-dgram|ask|hold|flood PATH ARG\n");
+		fprintf(stderr, "usage: sock_peer listen-dgram|ask|ask-open|hold|flood PATH ARG\n");
 		return 2;
 	}
 	if (strcmp(argv[1], "listen-dgram") == 0) {
@@ -81,12 +82,13 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
-	if (strcmp(argv[1], "ask") == 0) {
+	if (strcmp(argv[1], "ask") == 0 || strcmp(argv[1], "ask-open") == 0) {
 		int fd = stream_connect(argv[2]);
 
 		if (send(fd, argv[3], strlen(argv[3]), 0) < 0)
 			return 1;
-		shutdown(fd, SHUT_WR);
+		if (strcmp(argv[1], "ask") == 0)
+			shutdown(fd, SHUT_WR);
 		print_answer(fd);
 		return 0;
 	}

@@ -740,16 +740,20 @@ static void test_password_file(void **state)
 	assert_string_equal(cfg->throttle.replicas[1].conn.password, "other");
 	config_free(cfg);
 
-	/* readable by others: refused, and the secret never shows up in the message */
+	/* readable by others: read, with a warning that never holds the secret */
 	snprintf(yaml, sizeof(yaml),
 		 "job: j\ndatabase:\n  driver: postgres\n  dsn: d\n  password_file: %s\n"
 		 "table: t\nkey: id\nset: {a: b}\n",
 		 open_pw);
 	rc = config_parse(NAME, yaml, strlen(yaml), &cfg, err, sizeof(err));
-	assert_int_equal(rc, -EINVAL);
-	assert_non_null(strstr(err, "test.yaml:5:18: database.password_file: "));
-	assert_non_null(strstr(err, "accessible by others (mode 0644)"));
-	assert_null(strstr(err, "leaked"));
+	assert_int_equal(rc, 0);
+	assert_string_equal(cfg->db.password, "leaked-secret");
+	assert_non_null(cfg->warnings);
+	assert_non_null(strstr(cfg->warnings, "test.yaml:5:18: database.password_file: "));
+	assert_non_null(strstr(cfg->warnings, "accessible by others (mode 0644); chmod o-rwx it\n"));
+	assert_null(strstr(cfg->warnings, "leaked"));
+	config_free(cfg);
+	cfg = NULL;
 
 	snprintf(yaml, sizeof(yaml),
 		 "job: j\ndatabase:\n  driver: postgres\n  dsn: d\n  password_file: %s/nope\n"
@@ -840,6 +844,47 @@ static void test_env_password(void **state)
 	config_free(cfg);
 }
 
+/* Limits left to their defaults make room for those given; given ones are kept. */
+static void test_batch_defaults_make_room(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = base_with("batch: {size: 10}\n");
+	assert_int_equal(cfg->batch.min_size, 10);
+	assert_int_equal(cfg->batch.size, 10);
+	assert_int_equal(cfg->batch.max_size, 50000);
+	config_free(cfg);
+	cfg = base_with("batch: {size: 80000}\n");
+	assert_int_equal(cfg->batch.min_size, 100);
+	assert_int_equal(cfg->batch.max_size, 80000);
+	config_free(cfg);
+	cfg = base_with("batch: {max_size: 50}\n");
+	assert_int_equal(cfg->batch.min_size, 50);
+	assert_int_equal(cfg->batch.size, 50);
+	assert_int_equal(cfg->batch.max_size, 50);
+	config_free(cfg);
+	cfg = base_with("batch: {max_size: 500}\n");
+	assert_int_equal(cfg->batch.min_size, 100);
+	assert_int_equal(cfg->batch.size, 500);
+	config_free(cfg);
+	cfg = base_with("batch: {min_size: 60000}\n");
+	assert_int_equal(cfg->batch.size, 60000);
+	assert_int_equal(cfg->batch.max_size, 60000);
+	config_free(cfg);
+	cfg = base_with("batch: {min_size: 2000}\n");
+	assert_int_equal(cfg->batch.size, 2000);
+	assert_int_equal(cfg->batch.max_size, 50000);
+	config_free(cfg);
+	cfg = base_with("batch: {size: 20, max_size: 30}\n");
+	assert_int_equal(cfg->batch.min_size, 20);
+	config_free(cfg);
+	base_bad("batch: {min_size: 60000, max_size: 50000}\n",
+		 "batch.min_size: 60000 is greater than batch.max_size (50000)");
+	base_bad("batch: {size: 10, min_size: 20}\n",
+		 "batch.size: 10 is below batch.min_size (20)");
+}
+
 /* --- errors ------------------------------------------------------------------------- */
 
 static void expect_exact(const char *yaml, int want_rc, const char *want)
@@ -889,12 +934,11 @@ static void test_error_positions(void **state)
 	expect_exact(s, -EINVAL, "test.yaml:10:9: batch.size: 0 is out of range (1..10000000)");
 	free(s);
 
-	s = cat(base, "batch:\n  size: 50\n");
+	s = cat(base, "batch:\n  size: 50\n  min_size: 100\n");
 	expect_exact(s, -EINVAL, "test.yaml:10:9: batch.size: 50 is below batch.min_size (100)");
 	free(s);
-
-	s = cat(base, "batch: {max_size: 500}\n");
-	expect_exact(s, -EINVAL, "test.yaml:9:19: batch.size: 1000 is above batch.max_size (500)");
+	s = cat(base, "batch: {max_size: 500, size: 1000}\n");
+	expect_exact(s, -EINVAL, "test.yaml:9:30: batch.size: 1000 is above batch.max_size (500)");
 	free(s);
 
 	s = cat(base, "throttle:\n  replicas:\n    - dsn: x\n    - host: y\n");
@@ -1261,6 +1305,7 @@ int main(void)
 		cmocka_unit_test(test_mysql),
 		cmocka_unit_test(test_scalars_as_text),
 		cmocka_unit_test(test_core_tags),
+		cmocka_unit_test(test_batch_defaults_make_room),
 		cmocka_unit_test(test_socket_default),
 		cmocka_unit_test(test_status_mode),
 		cmocka_unit_test(test_query_max),

@@ -879,7 +879,9 @@ static void test_json_realistic(void **state)
 		fail_msg("started_at %s", v);
 }
 
-static void test_json_unknowns_are_null(void **state)
+/* SPEC.md: eta_seconds and replication_lag_ms are null while unknown; every other
+ * number stays a number, with what is known so far. */
+static void test_json_unknowns(void **state)
 {
 	struct progress p;
 	struct jtop top;
@@ -888,7 +890,7 @@ static void test_json_unknowns_are_null(void **state)
 	realistic(&p);
 	p.state = "starting";
 	p.nreasons = 0;
-	p.rows_done = 0;
+	p.rows_done = 17;
 	p.rows_total_estimate = -1;
 	p.rows_per_sec = -1;
 	p.eta_seconds = -1;
@@ -900,20 +902,22 @@ static void test_json_unknowns_are_null(void **state)
 	p.lock_waits = -1;
 	format_json_ok(&p, buf, sizeof(buf), &top);
 	assert_member(&top, "throttle_reasons", "[]");
-	assert_number(&top, "rows_done", 0);
-	assert_member(&top, "rows_total_estimate", "null");
-	assert_member(&top, "rows_per_sec", "null");
+	assert_number(&top, "rows_done", 17);
+	assert_number(&top, "rows_total_estimate", 17); /* at least the rows done */
+	assert_number(&top, "rows_per_sec", 0);
 	assert_member(&top, "eta_seconds", "null");
 	assert_member(&top, "cursor", "null");
 	assert_member(&top, "high_water", "null");
-	assert_member(&top, "last_batch_ms", "null");
+	assert_number(&top, "last_batch_ms", 0);
 	assert_member(&top, "replication_lag_ms", "null");
-	assert_member(&top, "lock_waits", "null");
+	assert_number(&top, "lock_waits", 0);
+	assert_member(&top, "lock_waits_measured", "false");
 	/* known ones stay numbers */
 	assert_number(&top, "batch_size", 5000);
 	assert_number(&top, "percent", 12.5);
 
-	/* zero is known, not null */
+	/* zero is known */
+	p.rows_done = 0;
 	p.rows_per_sec = 0;
 	p.eta_seconds = 0;
 	p.replication_lag_ms = 0;
@@ -925,6 +929,7 @@ static void test_json_unknowns_are_null(void **state)
 	assert_number(&top, "eta_seconds", 0);
 	assert_number(&top, "replication_lag_ms", 0);
 	assert_number(&top, "lock_waits", 0);
+	assert_member(&top, "lock_waits_measured", "true");
 	assert_number(&top, "last_batch_ms", 0);
 	assert_number(&top, "rows_total_estimate", 0);
 }
@@ -984,7 +989,7 @@ int main(void)
 		cmocka_unit_test(test_text_small_buffer),
 		cmocka_unit_test(test_line),
 		cmocka_unit_test(test_json_realistic),
-		cmocka_unit_test(test_json_unknowns_are_null),
+		cmocka_unit_test(test_json_unknowns),
 		cmocka_unit_test(test_json_escapes),
 		cmocka_unit_test(test_json_extreme),
 	};

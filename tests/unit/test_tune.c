@@ -325,18 +325,45 @@ static void test_batch_limits_stay_consistent(void **state)
 {
 	struct config *cfg = *state;
 
-	/* defaults: size 1000 in 100..50000 */
-	tune_bad(cfg, "batch.size", "99");
-	tune_bad(cfg, "batch.size", "50001");
-	tune_bad(cfg, "batch.min_size", "50001");
-	tune_bad(cfg, "batch.max_size", "99");
-	tune_ok(cfg, "batch.max_size", "2000");
-	tune_bad(cfg, "batch.min_size", "2001");
-	tune_bad(cfg, "batch.size", "2001");
+	/* defaults: size 1000 in 100..50000; a limit alone moves the values not given */
+	tune_ok(cfg, "batch.min_size", "2000");
+	assert_int_equal(cfg->batch.size, 2000);
+	assert_int_equal(cfg->batch.max_size, 50000);
+	tune_ok(cfg, "batch.max_size", "1500");
+	assert_int_equal(cfg->batch.min_size, 1500);
+	assert_int_equal(cfg->batch.size, 1500);
+	tune_ok(cfg, "batch.min_size", "60000");
+	assert_int_equal(cfg->batch.size, 60000);
+	assert_int_equal(cfg->batch.max_size, 60000);
+	tune_bad(cfg, "batch.min_size", "0");
+	tune_bad(cfg, "batch.max_size", "10000001");
+}
+
+/* A size alone is the next batch's, as asked: the limit it passes moves to it. */
+static void test_size_moves_its_limit(void **state)
+{
+	struct config *cfg = *state;
+	char err[512];
+	const char *k[] = { "batch.size", "batch.max_size" };
+	const char *v[] = { "3000", "2000" };
+
+	tune_ok(cfg, "batch.size", "99");
+	assert_int_equal(cfg->batch.size, 99);
+	assert_int_equal(cfg->batch.min_size, 99);
+	assert_int_equal(cfg->batch.max_size, 50000);
+	tune_ok(cfg, "batch.size", "50001");
+	assert_int_equal(cfg->batch.size, 50001);
+	assert_int_equal(cfg->batch.min_size, 99);
+	assert_int_equal(cfg->batch.max_size, 50001);
+	/* a limit given with it is kept, and a conflict refused */
+	assert_int_equal(tune_set_many(cfg, k, v, 2, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "would not hold (99 <= 3000 <= 2000)"));
+	assert_int_equal(cfg->batch.size, 50001);
+	assert_int_equal(cfg->batch.max_size, 50001);
 }
 
 /* config.h: "min <= size <= max"; tune.c: "the batch limits stay consistent:
- * min_size <= size <= max_size"; the YAML file refuses size below min_size.
+ * min_size <= size <= max_size"; the YAML file refuses a size below a min_size given with it.
  * Raising a limit past the current size must be refused or carry size along. */
 static void limit_keeps_invariant(struct config *cfg, const char *key, const char *value)
 {
@@ -530,8 +557,8 @@ static void test_set_many(void **state)
 	char err[512];
 	const char *k1[] = { "batch.max_size", "batch.size", "batch.min_size" };
 	const char *v1[] = { "150", "123", "100" };
-	const char *k2[] = { "batch.sleep", "batch.size" };
-	const char *v2[] = { "75ms", "999999" };
+	const char *k2[] = { "batch.sleep", "batch.size", "batch.max_size" };
+	const char *v2[] = { "75ms", "999999", "150" };
 	const char *k3[] = { "batch.sleep", "bogus.key" };
 	const char *v3[] = { "75ms", "1" };
 
@@ -541,7 +568,7 @@ static void test_set_many(void **state)
 	assert_int_equal(cfg->batch.size, 123);
 	assert_int_equal(cfg->batch.max_size, 150);
 	/* a bad one leaves every other one unapplied */
-	assert_int_equal(tune_set_many(cfg, k2, v2, 2, err, sizeof(err)), -22);
+	assert_int_equal(tune_set_many(cfg, k2, v2, 3, err, sizeof(err)), -22);
 	assert_non_null(strstr(err, "would not hold (100 <= 999999 <= 150)"));
 	assert_int_equal(cfg->batch.sleep_ms, 0);
 	assert_int_equal(cfg->batch.size, 123);
@@ -562,6 +589,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_not_tunable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_ints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_limits_stay_consistent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_size_moves_its_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limit_past_size_keeps_invariant, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_limit_below_size_keeps_invariant, setup,
