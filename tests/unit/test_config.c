@@ -750,7 +750,8 @@ static void test_password_file(void **state)
 	assert_string_equal(cfg->db.password, "leaked-secret");
 	assert_non_null(cfg->warnings);
 	assert_non_null(strstr(cfg->warnings, "test.yaml:5:18: database.password_file: "));
-	assert_non_null(strstr(cfg->warnings, "accessible by others (mode 0644); chmod o-rwx it\n"));
+	assert_non_null(
+		strstr(cfg->warnings, "accessible by others (mode 0644); chmod o-rwx it\n"));
 	assert_null(strstr(cfg->warnings, "leaked"));
 	config_free(cfg);
 	cfg = NULL;
