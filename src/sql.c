@@ -479,12 +479,20 @@ const char *sql_active(enum db_dialect d)
 	       " WHERE " MY_OTHERS_RUNNING " AND ID <> ?";
 }
 
-const char *sql_lag_fallback(enum db_dialect d)
+const char *sql_lag_fallback(enum db_dialect d, const char *server_version)
 {
+	int major = 0, minor = 0, patch = 0;
+
 	if (d == DB_DIALECT_POSTGRES)
 		return "SELECT count(*), COALESCE(max(EXTRACT(epoch FROM replay_lag) * 1000), 0),"
 		       " COALESCE(max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)), 0)"
 		       " FROM pg_catalog.pg_stat_replication";
+	/* MySQL 8.0.22 renamed it SHOW REPLICA STATUS (column Seconds_Behind_Source) and
+	 * 8.4 dropped the old name; MariaDB keeps SHOW SLAVE STATUS */
+	if (server_version && !strstr(server_version, "MariaDB") &&
+	    sscanf(server_version, "%d.%d.%d", &major, &minor, &patch) == 3 &&
+	    (major > 8 || (major == 8 && (minor > 0 || patch >= 22))))
+		return "SHOW REPLICA STATUS";
 	return "SHOW SLAVE STATUS";
 }
 

@@ -615,16 +615,25 @@ static void probe_done(const struct db_result *res, void *arg)
 				t->fallback_known = 1;
 			}
 		} else if (res->nrows > 0) {
-			int col = db_column(res, "Seconds_Behind_Master");
-			const char *sbm = col >= 0 ? db_value(res, 0, col) : NULL;
+			/* SHOW REPLICA STATUS of MySQL 8.0.22 and later: Seconds_Behind_Source */
+			const char *name = "Seconds_Behind_Source";
+			int col = db_column(res, name);
+			const char *sbm;
 
+			if (col < 0) {
+				name = "Seconds_Behind_Master";
+				col = db_column(res, name);
+			}
+			sbm = col >= 0 ? db_value(res, 0, col) : NULL;
 			if (!sbm) {
 				/* NULL with the SQL thread stopped: not "no lag" */
-				why = "Seconds_Behind_Master is NULL (replication stopped?)";
+				snprintf(whybuf, sizeof(whybuf),
+					 "%s is NULL (replication stopped?)", name);
+				why = whybuf;
 				break;
 			}
 			t->fallback_ms = strtod(sbm, NULL) * 1000.0;
-			snprintf(t->fallback_src, sizeof(t->fallback_src), "Seconds_Behind_Master");
+			snprintf(t->fallback_src, sizeof(t->fallback_src), "%s", name);
 			t->fallback_known = 1;
 		}
 		break;
@@ -666,7 +675,7 @@ static void probe_next(struct tconn *c)
 			break;
 		case PROBE_LAG:
 			if (lag_enabled(t) && t->nreplicas == 0)
-				sql = sql_lag_fallback(t->dialect);
+				sql = sql_lag_fallback(t->dialect, db_server_version(c->db));
 			break;
 		}
 		if (!sql)

@@ -111,8 +111,9 @@ const char *sql_lock_waits(enum db_dialect d, const char *server_version);
 /* Active client sessions but ours (this one and session $1); one row, one count. */
 const char *sql_active(enum db_dialect d);
 /* Replication lag without replicas configured: PostgreSQL: (replicas, lag ms,
- * bytes) from pg_stat_replication; MySQL: SHOW SLAVE STATUS. No parameters. */
-const char *sql_lag_fallback(enum db_dialect d);
+ * bytes) from pg_stat_replication; MySQL: SHOW REPLICA STATUS from 8.0.22 on,
+ * else (and on MariaDB) SHOW SLAVE STATUS. No parameters. */
+const char *sql_lag_fallback(enum db_dialect d, const char *server_version);
 
 /* The names of every table of every user schema (one column); no parameters. */
 const char *sql_check_tables(const struct sql *s);

@@ -286,6 +286,27 @@ static void test_mysql_statement_timeout_on_oracle(void **state)
 	sql_free(s);
 }
 
+/* The lag without replicas: SHOW REPLICA STATUS where MySQL has it (8.0.22 on; 8.4
+ * dropped SHOW SLAVE STATUS), SHOW SLAVE STATUS before and on MariaDB. */
+static void test_lag_fallback_by_server(void **state)
+{
+	(void)state;
+	assert_non_null(
+		strstr(sql_lag_fallback(DB_DIALECT_POSTGRES, "15.18"), "pg_stat_replication"));
+	assert_string_equal(sql_lag_fallback(DB_DIALECT_MYSQL, "10.11.19-MariaDB-0+deb12u1"),
+			    "SHOW SLAVE STATUS");
+	assert_string_equal(sql_lag_fallback(DB_DIALECT_MYSQL, "11.4.2-MariaDB"),
+			    "SHOW SLAVE STATUS");
+	assert_string_equal(sql_lag_fallback(DB_DIALECT_MYSQL, "5.7.44-log"), "SHOW SLAVE STATUS");
+	assert_string_equal(sql_lag_fallback(DB_DIALECT_MYSQL, "8.0.21"), "SHOW SLAVE STATUS");
+	assert_string_equal(sql_lag_fallback(DB_DIALECT_MYSQL, "8.0.22"), "SHOW REPLICA STATUS");
+	assert_string_equal(sql_lag_fallback(DB_DIALECT_MYSQL, "8.0.36-0ubuntu0.22.04.1"),
+			    "SHOW REPLICA STATUS");
+	assert_string_equal(sql_lag_fallback(DB_DIALECT_MYSQL, "8.4.0"), "SHOW REPLICA STATUS");
+	assert_string_equal(sql_lag_fallback(DB_DIALECT_MYSQL, "9.1.0"), "SHOW REPLICA STATUS");
+	assert_string_equal(sql_lag_fallback(DB_DIALECT_MYSQL, ""), "SHOW SLAVE STATUS");
+}
+
 static void test_lock_waits_by_server(void **state)
 {
 	const char *pg = sql_lock_waits(DB_DIALECT_POSTGRES, "15.18 (Debian 15.18-0+deb12u1)");
@@ -370,6 +391,7 @@ int main(void)
 		cmocka_unit_test(test_rollback_statements),
 		cmocka_unit_test(test_mysql_dialect),
 		cmocka_unit_test(test_mysql_statement_timeout_on_oracle),
+		cmocka_unit_test(test_lag_fallback_by_server),
 		cmocka_unit_test(test_lock_waits_by_server),
 		cmocka_unit_test(test_checkpoint_statements),
 		cmocka_unit_test(test_checkpoint_row_parse),
