@@ -1735,8 +1735,15 @@ void job_request_stop(struct job *job)
 	if (job->stop_requested)
 		return;
 	job->stop_requested = 1;
-	if (job->opt.mode == JOB_MODE_VERIFY || !job->connected_once) {
-		/* read only, or nothing committed by this run yet: nothing to wind down */
+	if (job->opt.mode == JOB_MODE_VERIFY) {
+		/* read only: nothing to wind down, but no verdict either, and exit 0 would
+		 * say "nothing pending, nothing diverged" */
+		log_warn("stop requested: verify ends without a verdict");
+		job_exit(job, 1);
+		return;
+	}
+	if (!job->connected_once) {
+		/* nothing committed by this run yet: nothing to wind down */
 		log_info("stop requested: exiting");
 		job_exit(job, 0);
 		return;

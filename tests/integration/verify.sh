@@ -7,7 +7,7 @@
 # checkpoint table and the data are identical before and after, and an expression
 # with a side effect fails on the read-only session. It never holds one
 # transaction over the range: sampled from outside, a slow verify's statements and
-# transactions each last a fraction of its wall time.
+# transactions each last a fraction of its wall time. A verify stopped half-way exits 1.
 source "$(dirname "$0")/../lib/itest.sh"
 it_setup verify
 
@@ -239,6 +239,17 @@ it_log "slow verify: ${wall} ms, $(wc -l <"$IT_DIR/samples") samples, longest ${
 it_le 3 "$distinct" "distinct transactions (statements) seen during the slow verify"
 it_le $((max_age * 2 + 1)) "$wall" "longest transaction or statement (ms) times 2, against the wall time"
 it_eq "$(table_sum slow)" "$slow_before" "slow after verify"
+
+# --- a verify stopped half-way has no verdict: exit 1, never the 0 of a clean table -------
+it_start "$IT_DIR/stopped.log" verify -c "$IT_DIR/slow.yaml"
+sleep 1.5
+it_alive "$IT_PID" || it_fail "the slow verify ended within 1.5 s"
+kill -TERM "$IT_PID"
+wait "$IT_PID"
+it_eq "$?" 1 "exit status of a verify stopped by SIGTERM"
+it_contains "$IT_DIR/stopped.log" "stop requested: verify ends without a verdict" "stopped verify's log"
+IT_CHECKS=$((IT_CHECKS + 1))
+grep -q 'pending' "$IT_DIR/stopped.log.out" && it_fail "a stopped verify printed a count: $(cat "$IT_DIR/stopped.log.out")"
 
 # --- an expression with a side effect: the read-only session refuses it ------------------
 if it_pg; then
