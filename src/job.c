@@ -1804,6 +1804,7 @@ int job_reload(struct job *job, const struct config *cfg, char *err, size_t errl
 	if (job->thr)
 		throttle_reload(job->thr, cfg);
 	log_set_level((enum log_level)cfg->log.level);
+	log_set_json(cfg->log.format == CONFIG_LOG_JSON);
 	return 0;
 }
 

@@ -35,6 +35,11 @@ void log_set_level(enum log_level min)
 	lg.min = min;
 }
 
+void log_set_json(int json)
+{
+	lg.json = json;
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	char msg[2048], ts[40], line[4096];

@@ -8,6 +8,8 @@ enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERRO
  * JOURNAL_STREAM is set, each line starts with a syslog "<N>" priority. */
 void log_setup(int json, enum log_level min, const char *job);
 void log_set_level(enum log_level min);
+/* Text (0) or one JSON object per line (1), from the next line on: log.format. */
+void log_set_json(int json);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

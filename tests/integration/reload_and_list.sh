@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SIGHUP re-reads the YAML: tunables apply at once, a change to what the job's rows
+# SIGHUP re-reads the YAML: tunables (log.format too) apply at once, a change to what the job's rows
 # are (set, where, table, key) or a broken file is refused and the running config
 # kept. `backfilld status` with neither -c nor -s lists every job whose socket is in
 # the default directory ($RUNTIME_DIRECTORY under systemd); -c finds the socket too.
@@ -34,6 +34,21 @@ sed -i 's/^  sleep: 150ms/  sleep: 40ms/' "$IT_DIR/job.yaml"
 kill -HUP "$IT_PID"
 it_wait_file 5 "$IT_DIR/run.log" "reloaded $IT_DIR/job.yaml"
 it_contains "$IT_DIR/run.log" "sleep 40 ms" "the new sleep applies"
+# log.format too: the lines after the reload are JSON
+sed -i 's/^  progress_interval: 0s$/&\n  format: json/' "$IT_DIR/job.yaml"
+grep -q '^  format: json$' "$IT_DIR/job.yaml" || it_fail "job file not as intended"
+kill -HUP "$IT_PID"
+it_wait_file 5 "$IT_DIR/run.log" "\"msg\":\"reloaded $IT_DIR/job.yaml"
+# and back to text: one more text line of the reload than before
+n_text=$(grep -c "info  reload_and_list: reloaded $IT_DIR/job.yaml" "$IT_DIR/run.log")
+sed -i 's/^  format: json$/  format: text/' "$IT_DIR/job.yaml"
+kill -HUP "$IT_PID"
+for _ in $(seq 100); do
+	(($(grep -c "info  reload_and_list: reloaded $IT_DIR/job.yaml" "$IT_DIR/run.log") > n_text)) && break
+	sleep 0.05
+done
+it_eq "$(grep -c "info  reload_and_list: reloaded $IT_DIR/job.yaml" "$IT_DIR/run.log")" $((n_text + 1)) \
+	"text log lines again after a reload back to format: text"
 
 # the rows' definition: refused, running config kept
 sed -i 's/^  new_status: old_status/  new_status: old_status + 1/' "$IT_DIR/job.yaml"
