@@ -783,7 +783,8 @@ static void check_rights(struct check *c)
 		flag(c, 1, "privilege", "the active-session throttle cannot read: %s", r.message);
 	db_result_clear(&r);
 	if (lag && !cfg->throttle.nreplicas &&
-	    run(c, c->db, sql_lag_fallback(db_dialect(c->db), db_server_version(c->db)), 0, NULL, &r) < 0)
+	    run(c, c->db, sql_lag_fallback(db_dialect(c->db), db_server_version(c->db)), 0, NULL,
+		&r) < 0)
 		flag(c, 1, "privilege",
 		     "the replication lag (no replicas listed) cannot be read: %s", r.message);
 	db_result_clear(&r);
