@@ -173,11 +173,18 @@ static int not_running(const char *path, int rc)
 static int status_all(const char *request)
 {
 	const char *dirs[4];
-	const char *rt = getenv("RUNTIME_DIRECTORY");
+	const char *env = getenv("RUNTIME_DIRECTORY");
+	char rt_first[1024];
+	const char *rt = NULL;
 	int n = 0, found = 0, failed = 0;
 
-	if (rt && *rt)
+	/* systemd lists several directories separated by ':'; the job's socket is in
+	 * the first, as the config loader puts it */
+	if (env && *env) {
+		snprintf(rt_first, sizeof(rt_first), "%.*s", (int)strcspn(env, ":"), env);
+		rt = rt_first;
 		dirs[n++] = rt;
+	}
 	for (int i = 0; client_default_dirs[i]; i++)
 		if (!rt || strcmp(rt, client_default_dirs[i]) != 0)
 			dirs[n++] = client_default_dirs[i];

@@ -24,6 +24,10 @@ it_wait_sql 20 "SELECT batches_done > 1 FROM backfilld_checkpoint" "$IT_T"
 "$BACKFILLD_BIN" status >"$IT_DIR/all.txt"
 it_eq "$?" 0 "status of all jobs"
 it_contains "$IT_DIR/all.txt" "reload_and_list  running" "the job is listed"
+# systemd's list of several runtime directories: the first one holds the socket
+RUNTIME_DIRECTORY="$RUNTIME_DIRECTORY:$IT_DIR/other" "$BACKFILLD_BIN" status >"$IT_DIR/all2.txt"
+it_eq "$?" 0 "status of all jobs, RUNTIME_DIRECTORY a list"
+it_contains "$IT_DIR/all2.txt" "reload_and_list  running" "the job is listed from the list's first directory"
 # -c finds the same socket
 "$BACKFILLD_BIN" status --json -c "$IT_DIR/job.yaml" >"$IT_DIR/one.json"
 it_eq "$?" 0 "status -c"
