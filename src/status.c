@@ -174,6 +174,7 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct status_client *c = w->data;
 	char *nl;
 	ssize_t n;
+	ev_tstamp left;
 
 	n = recv(c->fd, c->in + c->in_len, STATUS_MAX_REQUEST - c->in_len, MSG_DONTWAIT);
 	if (n < 0) {
@@ -204,14 +205,11 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	/* no newline yet: the request ends at the newline, at EOF, or when the client
 	 * pauses, and never later than read_by */
-	{
-		ev_tstamp left = c->read_by - ev_now(loop);
-
-		ev_timer_stop(loop, &c->timer);
-		ev_timer_set(&c->timer,
-			     left < STATUS_IDLE_END ? (left > 0 ? left : 0.) : STATUS_IDLE_END, 0.);
-		ev_timer_start(loop, &c->timer);
-	}
+	left = c->read_by - ev_now(loop);
+	ev_timer_stop(loop, &c->timer);
+	ev_timer_set(&c->timer, left < STATUS_IDLE_END ? (left > 0 ? left : 0.) : STATUS_IDLE_END,
+		     0.);
+	ev_timer_start(loop, &c->timer);
 }
 
 static int peer_privileged(int fd)
