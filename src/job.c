@@ -114,6 +114,7 @@ struct job {
 	int stop_requested;
 	int pause_requested;
 	int waiting;		  /* idle on `wait` before the next batch */
+	int awaiting_throttle;	  /* waiting too, for the throttle's first samples */
 	const char *state_target; /* the checkpoint state being written */
 
 	ev_timer wait; /* batch sleep, retry backoff, reconnect backoff */
@@ -997,6 +998,7 @@ static void job_finish(struct job *job)
 static void job_next_batch(struct job *job)
 {
 	job->waiting = 0;
+	job->awaiting_throttle = 0;
 	if (job->stop_requested) {
 		job_set_state(job, JOB_STOPPING);
 		job_write_state(job, "stopped", NULL);
@@ -1012,6 +1014,13 @@ static void job_next_batch(struct job *job)
 	if (!job->high.set ||
 	    (job->cursor.set && key_equal(&job->cursor, &job->high, job->cfg->nkey))) {
 		job_finish(job);
+		return;
+	}
+	if (job->thr && !throttle_ready(job->thr)) {
+		/* nothing tells yet whether a batch may go: the probe's first samples
+		 * decide (job_throttle_changed) */
+		job->waiting = 1;
+		job->awaiting_throttle = 1;
 		return;
 	}
 	if (job->thr && throttle_engaged(job->thr)) {
@@ -1417,11 +1426,16 @@ static void job_after_state(struct job *job)
 	job_next_batch(job);
 }
 
-/* The throttle's decision changed: a waiting job moves on, or records why it waits. */
+/* The throttle's decision changed, or its first samples came in: a waiting job moves
+ * on, or records why it waits. */
 static void job_throttle_changed(struct throttle *t, int engaged, void *arg)
 {
 	struct job *job = arg;
 
+	if (job->awaiting_throttle && !db_busy(job->db)) {
+		job_next_batch(job); /* the first samples are in */
+		return;
+	}
 	if (job->state != JOB_THROTTLED || !job->waiting || db_busy(job->db))
 		return; /* the next batch boundary looks at the throttle anyway */
 	job->waiting = 0;

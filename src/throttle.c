@@ -50,6 +50,8 @@ struct throttle {
 	enum db_dialect dialect;
 
 	struct tconn writer, probe;
+	int probe_rounds; /* full rounds of the probe's samples done */
+	int ready_told;	  /* the callback has heard that the first round is in */
 	struct tconn *replicas;
 	size_t nreplicas;
 	ev_timer hb_timer, check_timer, locks_timer;
@@ -183,7 +185,7 @@ static void decide(struct throttle *t)
 	const struct config *c = t->cfg;
 	char before[THROTTLE_MAX_REASONS * (ERRLEN + 210)] = "", after[sizeof(before)] = "";
 	double now = mono_now();
-	int was = t->engaged;
+	int was = t->engaged, newly_ready;
 	size_t o = 0;
 
 	/* time accounting for what held until now */
@@ -302,9 +304,13 @@ static void decide(struct throttle *t)
 	t->engaged = t->nreasons > 0;
 	if (t->engaged && !was)
 		t->engaged_since = now;
-	if (strcmp(before, after) == 0)
+	newly_ready = !t->ready_told && throttle_ready(t);
+	t->ready_told |= newly_ready;
+	if (strcmp(before, after) == 0 && !newly_ready)
 		return;
-	if (t->engaged) {
+	if (strcmp(before, after) == 0) {
+		/* the first samples are in and hold nothing back: no change to log */
+	} else if (t->engaged) {
 		char text[sizeof(before)];
 
 		throttle_reasons_text(t, text, sizeof(text));
@@ -685,6 +691,8 @@ static void probe_next(struct tconn *c)
 			c->busy = 0;
 		return;
 	}
+	if (!c->locks_only)
+		t->probe_rounds++;
 	decide(t);
 }
 
@@ -845,6 +853,8 @@ void throttle_start(struct throttle *t, long own_session)
 	if (t->running)
 		return;
 	t->running = 1;
+	t->probe_rounds = 0; /* no batch before the probe's first samples (throttle_ready) */
+	t->ready_told = 0;
 	/* contended until the samples have shown nobody waiting for a while */
 	t->behind_seen = mono_now() - (THROTTLE_CONTENDED_HOLD - THROTTLE_CONTENDED_START);
 	t->quiet = 0;
@@ -891,6 +901,13 @@ void throttle_reload(struct throttle *t, const struct config *cfg)
 	}
 	/* new limits take effect now, not at the next sample */
 	decide(t);
+}
+
+int throttle_ready(const struct throttle *t)
+{
+	/* an unreachable probe is a reason (fail closed), so ready too */
+	return !t->running || !probe_needed(t) || t->probe_rounds > 0 ||
+	       (t->probe.error[0] && !t->probe.up);
 }
 
 int throttle_engaged(const struct throttle *t)

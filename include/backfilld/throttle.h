@@ -55,6 +55,12 @@ void throttle_reload(struct throttle *t, const struct config *cfg);
 /* 1 while the next batch must wait. */
 int throttle_engaged(const struct throttle *t);
 
+/* 1 once the primary's probe has taken its first round of samples since
+ * throttle_start (or needs none, or cannot connect, which throttle_engaged counts):
+ * until then no batch may start, since nothing tells whether it may. The callback
+ * is called when it becomes 1. */
+int throttle_ready(const struct throttle *t);
+
 /* What status reports: the active reasons (valid until the next loop iteration),
  * the worst lag and where it was measured (ms < 0: not measured), lock waits
  * (< 0: not measured), and seconds spent throttled per kind. */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run_serial: it measures server-wide lock waits and active sessions
 # The primary's throttle signals, one after the other in one run, each engaging and
-# releasing by itself: lock waits (sessions queued on a row lock, max_lock_waits 2),
+# releasing by itself (and, first, a query that holds from the start lets no batch
+# through before its first sample): lock waits (sessions queued on a row lock, max_lock_waits 2),
 # the custom query (a table the test flips between 100 and 0, query_max 10), active
 # sessions (sleeping sessions, max_active 2, set live) and the time window (one that
 # excludes the current minute, set live, then cleared with `set throttle.window=`).
@@ -99,6 +100,30 @@ throttle:
   query_max: 10
   check_interval: ${CHECK_MS}ms
 YAML
+
+# --- a throttle that holds from the start: not one batch before its first samples ------------
+# (a job of its own name and socket; the query answers 100 > 10 from the first sample)
+it_sql "UPDATE throttle_knob SET n = 100"
+set_before=$(it_sql "SELECT count(*) FROM items WHERE new_status IS NOT NULL")
+sed -e "s/^job: .*/job: held_from_start/" -e "s|^  socket: .*|  socket: $IT_DIR/held.sock|" \
+	"$IT_DIR/job.yaml" >"$IT_DIR/held.yaml"
+grep -q "^  socket: $IT_DIR/held.sock\$" "$IT_DIR/held.yaml" || it_fail "held.yaml not as intended"
+it_start "$IT_DIR/held.log" run -c "$IT_DIR/held.yaml"
+held_pid=$IT_PID
+it_wait_file 10 "$IT_DIR/held.log" "throttled: throttle.query 100 > 10"
+sleep 1
+Jh=$("$BACKFILLD_BIN" status --json -s "$IT_DIR/held.sock") || it_fail "status of the held job"
+it_eq "$(it_jget "$Jh" state)" throttled "held from the start: state"
+it_eq "$(it_jget "$Jh" batches_done)" 0 "held from the start: batches done"
+it_eq "$(it_sql "SELECT batches_done FROM backfilld_checkpoint WHERE job = 'held_from_start'")" 0 \
+	"held from the start: batches in the checkpoint row"
+it_eq "$(it_sql "SELECT count(*) FROM items WHERE new_status IS NOT NULL")" "$set_before" \
+	"held from the start: rows set (the application's own only)"
+kill -TERM "$held_pid"
+wait "$held_pid"
+it_eq "$?" 0 "held from the start: exit status after SIGTERM"
+it_sql "UPDATE throttle_knob SET n = 0; DELETE FROM backfilld_checkpoint WHERE job = 'held_from_start'" ||
+	it_fail "cannot reset the knob"
 
 it_start "$IT_DIR/run.log" run -c "$IT_DIR/job.yaml"
 deadline=$((SECONDS + 20))
