@@ -4,6 +4,7 @@
 #
 #   tests/bench/run.sh [--rows N] [--engine postgres|mysql|both] [--reps N]
 #                      [--methods LIST] [--window S] [--no-secondary-index] [--out DIR]
+#                      [--pg-conf TEXT] [--mysql-conf TEXT]
 #
 #   --rows N       rows in the table (default 1000000; 10000000 works)
 #   --engine E     postgres, mysql or both (default both)
@@ -17,6 +18,11 @@
 #                  the table without its index on src: how much of a method's cost
 #                  is the maintenance of that index
 #   --out DIR      where results go (default build/bench/results)
+#   --pg-conf TEXT lines added to postgresql.conf of both PostgreSQL servers, after the
+#                  benchmark's own (e.g. "wal_init_zero = off")
+#   --mysql-conf TEXT
+#                  lines added to both MariaDB servers' [mariadbd] section, after the
+#                  benchmark's own (e.g. "innodb_max_dirty_pages_pct_lwm = 10")
 #
 # Installs what is missing (tests/lib/deps.sh --bench), builds a Release binary in
 # build/bench, starts throwaway servers with replicas (tests/lib/servers.sh, with
@@ -42,7 +48,7 @@
 # that leaves a wrong table, a tool that does not run) make the exit status non-zero.
 set -euo pipefail
 
-usage() { sed -n '2,42s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,48s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 die() {
 	echo "bench: $*" >&2
 	exit 1
@@ -58,11 +64,13 @@ methods=$(IFS=,; echo "${all_methods[*]}")
 window=10
 out=build/bench/results
 job_yaml=""
+pg_conf=""
+mysql_conf=""
 secondary_index=1
 run_timeout=900 # seconds a backfilld run may take before the benchmark gives up
 while (($#)); do
 	case "$1" in
-	--rows | --engine | --reps | --methods | --window | --out | --yaml)
+	--rows | --engine | --reps | --methods | --window | --out | --yaml | --pg-conf | --mysql-conf)
 		(($# >= 2)) || die "$1 needs a value (see --help)"
 		case "$1" in
 		--rows) rows=$2 ;;
@@ -78,6 +86,8 @@ while (($#)); do
 		--window) window=$2 ;;
 		--out) out=$2 ;;
 		--yaml) job_yaml=$2 ;;
+		--pg-conf) pg_conf=$2 ;;
+		--mysql-conf) mysql_conf=$2 ;;
 		esac
 		shift
 		;;
@@ -134,12 +144,14 @@ synchronous_commit = on
 full_page_writes = on
 shared_buffers = ${mem_mb}MB
 max_wal_size = 8GB
-checkpoint_timeout = 30min"
+checkpoint_timeout = 30min
+$pg_conf"
 export BACKFILLD_MY_EXTRA_CNF="
 innodb_flush_log_at_trx_commit = 1
 sync_binlog = 1
 innodb_buffer_pool_size = ${mem_mb}M
-innodb_log_file_size = 2G"
+innodb_log_file_size = 2G
+$mysql_conf"
 # The MariaDB replica flushes its redo log once a second, as replicas commonly do:
 # its single applier thread, flushing at every applied commit, falls behind the
 # foreground workload alone as soon as it is slowed at all.
@@ -708,6 +720,10 @@ done
 # ---------------------------------------------------------------------------------------
 {
 	((secondary_index)) || echo "The table has no index on src (--no-secondary-index)."
+	# settings that differ from those of the README's table, one line each
+	[[ -z "$job_yaml" ]] || echo "backfilld's job adds (--yaml): \`${job_yaml//$'\n'/ }\`"
+	[[ -z "$pg_conf" ]] || echo "postgresql.conf adds (--pg-conf): \`${pg_conf//$'\n'/; }\`"
+	[[ -z "$mysql_conf" ]] || echo "MariaDB adds (--mysql-conf): \`${mysql_conf//$'\n'/; }\`"
 	"$bench_dir/report.sh" "$results" "$rows" "$reps"
 } | tee "$out/results.md"
 log "raw figures: $results; table: $out/results.md"
