@@ -1498,13 +1498,31 @@ static int get_status(struct ctx *c, const struct node *n, struct config *cfg)
 	return 0;
 }
 
+/* FNV-1a, 64 bits: the config hash, and socket names cut short */
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+static void fnv(uint64_t *h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		*h ^= b[i];
+		*h *= FNV_PRIME;
+	}
+}
+
 /* The job's socket when status.socket is empty: $RUNTIME_DIRECTORY (its first entry when
- * systemd lists several) or /tmp/backfilld. */
+ * systemd lists several) or /tmp/backfilld, then <job>.sock. A job name too long for
+ * a Unix socket's path there (names may have 100 characters) is cut, and a hash of
+ * the whole name keeps it the job's own: <start of job>-<8 hex digits>.sock. */
 static int default_socket(struct ctx *c, const struct node *job_node, struct config *cfg)
 {
 	const char *rd = getenv("RUNTIME_DIRECTORY");
-	size_t dl, need;
+	size_t dl, need, keep;
 	char buf[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	uint64_t h = FNV_OFFSET;
 
 	if (rd && *rd && *rd != ':') {
 		dl = strcspn(rd, ":");
@@ -1513,13 +1531,20 @@ static int default_socket(struct ctx *c, const struct node *job_node, struct con
 		dl = strlen(rd);
 	}
 	need = dl + 1 + strlen(cfg->job) + 5;
-	if (need >= sizeof(buf))
-		return fail(
-			c, job_node,
-			"status.socket: the default path %.*s/%s.sock is too long for a Unix socket "
-			"(max %zu bytes); set status.socket",
-			(int)dl, rd, cfg->job, sizeof(buf) - 1);
-	snprintf(buf, sizeof(buf), "%.*s/%s.sock", (int)dl, rd, cfg->job);
+	if (need < sizeof(buf)) {
+		snprintf(buf, sizeof(buf), "%.*s/%s.sock", (int)dl, rd, cfg->job);
+	} else {
+		/* room for "/", "-", 8 hex digits, ".sock" and the NUL */
+		if (dl + 16 + 8 > sizeof(buf))
+			return fail(c, job_node,
+				    "status.socket: the default directory %.*s is too long for a "
+				    "Unix socket's path (max %zu bytes); set status.socket",
+				    (int)dl, rd, sizeof(buf) - 1);
+		keep = sizeof(buf) - dl - 16;
+		fnv(&h, cfg->job, strlen(cfg->job));
+		snprintf(buf, sizeof(buf), "%.*s/%.*s-%08x.sock", (int)dl, rd, (int)keep, cfg->job,
+			 (unsigned)(h & 0xffffffffu));
+	}
 	cfg->status.socket = strdup(buf);
 	return cfg->status.socket ? 0 : oom(c);
 }
@@ -2092,20 +2117,6 @@ int config_parse_window(const char *s, int *start_min, int *end_min)
 	if (end_min)
 		*end_min = h2 * 60 + m2;
 	return 0;
-}
-
-#define FNV_OFFSET 0xcbf29ce484222325ULL
-#define FNV_PRIME 0x100000001b3ULL
-
-static void fnv(uint64_t *h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		*h ^= b[i];
-		*h *= FNV_PRIME;
-	}
 }
 
 /* One field: a tag byte, then '-' for NULL or "<length>:<bytes>", so no two different

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -404,6 +405,35 @@ static void test_socket_default(void **state)
 	assert_string_equal(cfg->status.socket, "/srv/s.sock");
 	config_free(cfg);
 	unsetenv("RUNTIME_DIRECTORY");
+
+	/* a job name of 100 characters: cut, with a hash of the whole name */
+	{
+		char name[101], yaml[512], other[101];
+		char *a, *b;
+
+		memset(name, 'j', 100);
+		name[100] = '\0';
+		memcpy(other, name, sizeof(other));
+		other[99] = 'k';
+		snprintf(yaml, sizeof(yaml), "job: %s\n%s", name, strchr(base, '\n') + 1);
+		cfg = parse_ok(yaml);
+		a = strdup(cfg->status.socket);
+		assert_true(strlen(a) < sizeof(((struct sockaddr_un *)0)->sun_path));
+		assert_int_equal(strncmp(a, "/tmp/backfilld/jjjjjjjjjj", 25), 0);
+		assert_string_equal(a + strlen(a) - 5, ".sock");
+		assert_int_equal(a[strlen(a) - 14], '-');
+		config_free(cfg);
+		cfg = parse_ok(yaml); /* the same name, the same path */
+		assert_string_equal(cfg->status.socket, a);
+		config_free(cfg);
+		snprintf(yaml, sizeof(yaml), "job: %s\n%s", other, strchr(base, '\n') + 1);
+		cfg = parse_ok(yaml);
+		b = cfg->status.socket;
+		assert_int_equal(strlen(a), strlen(b));
+		assert_string_not_equal(a, b); /* the same start, another name */
+		config_free(cfg);
+		free(a);
+	}
 }
 
 static void test_status_mode(void **state)
@@ -1082,11 +1112,15 @@ static void test_error_messages(void **state)
 	parse_bad(
 		"job: x\ndatabase: {driver: postgres, dsn: d, pasword_file: x}\n",
 		"unknown key \"database.pasword_file\" (did you mean \"database.password_file\"?)");
-	/* a 100-character job name is valid but its default socket path is not */
-	parse_bad(
-		"job: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"
-		"database: {driver: postgres, dsn: d}\ntable: t\nkey: id\nset: {x: y}\n",
-		"test.yaml:1:6: status.socket: the default path /tmp/backfilld/aaaa");
+	/* a 100-character job name fits, cut (test_socket_default); a runtime directory
+	 * that leaves no room does not */
+	setenv("RUNTIME_DIRECTORY",
+	       "/run/dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+	       "ddddddddddddddddddddddddd",
+	       1);
+	parse_bad("job: a\ndatabase: {driver: postgres, dsn: d}\ntable: t\nkey: id\nset: {x: y}\n",
+		  "test.yaml:1:6: status.socket: the default directory /run/dddd");
+	unsetenv("RUNTIME_DIRECTORY");
 }
 
 static void test_limits(void **state)
