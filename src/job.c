@@ -408,7 +408,10 @@ void job_progress(const struct job *job, struct progress *p)
 		struct throttle_report r;
 
 		throttle_report(job->thr, &r);
-		for (size_t i = 0; i < r.nreasons && i < PROGRESS_MAX_REASONS; i++)
+		/* SPEC.md: empty when not throttled (paused, or a batch still running while
+		 * the throttle engages: the state says throttled once it holds the job) */
+		for (size_t i = 0;
+		     job->state == JOB_THROTTLED && i < r.nreasons && i < PROGRESS_MAX_REASONS; i++)
 			p->reasons[p->nreasons++] = r.reasons[i];
 		p->replication_lag_ms = r.lag_ms;
 		p->lag_source = r.lag_source;

@@ -235,6 +235,14 @@ window="$(date -d '+2 min' +%H:%M)-$(date -d '+3 min' +%H:%M)"
 out=$(ask set "throttle.window=$window")
 it_eq "$out" "OK throttle.window=$window" "set throttle.window"
 throttled_by window "outside window $window" "window"
+# paused is not throttled: SPEC.md's throttle_reasons are empty then, and back on resume
+it_eq "$(ask pause)" "OK paused" "pause while throttled"
+it_wait_state paused 5
+it_eq "$(it_jreasons "$J")" "" "throttle_reasons while paused"
+it_eq "$(ask resume)" "OK resuming" "resume into the throttle"
+it_wait_state throttled 5
+[[ "$(it_jreasons "$J")" == *"outside window $window"* ]] || it_fail "reasons after resume: $J"
+IT_CHECKS=$((IT_CHECKS + 1))
 out=$(ask set throttle.window=)
 it_eq "$out" "OK throttle.window=" "set throttle.window= (none)"
 released "window"
