@@ -76,6 +76,7 @@ struct job {
 	struct job_options opt;
 	char name[128]; /* the checkpoint row's job */
 	char lock_name[160];
+	int owner_other; /* the lock's holder looked up under the forward job's row */
 	char owner[300]; /* host:pid */
 	char hash[17];
 
@@ -151,6 +152,14 @@ static void job_next_batch(struct job *job);
 static int in_batch(enum step s);
 static void job_note_contention(struct job *job);
 static void job_send_load(struct job *job, enum step step, const char *name);
+/* A checkpoint state that a live daemon leaves in its row (older versions wrote
+ * "throttled" there too). */
+static int job_row_live(const char *state)
+{
+	return state && (!strcmp(state, "running") || !strcmp(state, "paused") ||
+			 !strcmp(state, "throttled"));
+}
+
 static void job_db_cb(const struct db_result *res, void *arg);
 static void job_fail(struct job *job, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -1530,11 +1539,26 @@ static void job_db_cb(const struct db_result *res, void *arg)
 					   "session");
 			return;
 		}
+		/* the lock is the forward job's, which its rollback shares: a rollback held
+		 * back by a live forward run (or the reverse) names that one's row */
+		if (!job->connected_once && !job->owner_other && strcmp(job->name, job->cfg->job) &&
+		    !(ok && row.owner && job_row_live(row.state))) {
+			checkpoint_row_clear(&row);
+			job->owner_other = 1;
+			job_send_load(job, STEP_OWNER, job->cfg->job);
+			return;
+		}
 		if (job->connected_once)
 			job_fail(job, 1,
 				 "after reconnecting, job %s is held by another instance "
 				 "(owner %s); exiting",
 				 job->name, ok && row.owner ? row.owner : "unknown");
+		else if (job->owner_other)
+			job_fail(job, 1,
+				 "job %s is running (owner %s, state %s); its rollback %s waits "
+				 "until it ends: refusing to start",
+				 job->cfg->job, ok && row.owner ? row.owner : "unknown",
+				 ok ? row.state : "unknown", job->name);
 		else
 			job_fail(job, 1,
 				 "job %s is already running (owner %s, state %s); refusing "

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # While one `run` of a job is going, a second `run` of the same job exits 1 within a
-# few seconds with a message naming the owner as HOST:PID (the first daemon's pid),
-# writes nothing to the checkpoint row, and the first run is unaffected: it keeps
+# few seconds with a message naming the owner as HOST:PID (the first daemon's pid), as
+# does a `rollback` of the job; each writes nothing to the checkpoint row, and the first run is unaffected: it keeps
 # its lock and row, and finishes exit 0 with an exact table and an exact rows_done.
 source "$(dirname "$0")/../lib/itest.sh"
 it_setup single_instance
@@ -31,6 +31,13 @@ it_eq "$rc" 1 "second run exit status ($(tail -n 3 "$IT_DIR/second.log"))"
 it_le "$elapsed" 5000 "second run refused within 5 s (ms)"
 it_contains "$IT_DIR/second.log" "is already running (owner $owner, state running)" \
 	"second run names the owner"
+
+# its rollback shares the job's lock: refused too, naming the forward run's owner
+timeout 20 "$BACKFILLD_BIN" rollback -c "$IT_DIR/job.yaml" >"$IT_DIR/rollback.out" 2>"$IT_DIR/rollback.log"
+it_eq "$?" 1 "rollback during the run: exit status ($(tail -n 3 "$IT_DIR/rollback.log"))"
+it_contains "$IT_DIR/rollback.log" \
+	"job single_instance is running (owner $owner, state running); its rollback single_instance:rollback waits until it ends" \
+	"rollback during the run names the run's owner"
 
 # the first run did not notice: still running, still the owner, still making progress
 it_alive "$first" || it_fail "the first run died when the second one started ($(tail -n 3 "$IT_DIR/first.log"))"
