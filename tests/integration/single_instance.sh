@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # While one `run` of a job is going, a second `run` of the same job exits 1 within a
 # few seconds with a message naming the owner as HOST:PID (the first daemon's pid), as
-# does a `rollback` of the job; each writes nothing to the checkpoint row, and the first run is unaffected: it keeps
-# its lock and row, and finishes exit 0 with an exact table and an exact rows_done.
+# does a `rollback` of the job; each writes nothing to the checkpoint row, and the
+# first run is unaffected: it keeps its lock and row, and finishes exit 0 with an
+# exact table and an exact rows_done.
 source "$(dirname "$0")/../lib/itest.sh"
 it_setup single_instance
 
