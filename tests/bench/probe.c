@@ -25,8 +25,21 @@
  *           rss_kib=N anon_kib=N cpu_s=X wall_s=X
  *       Exits with COMMAND's status.
  *
+ *   bench_probe io DIR OUTFILE
+ *       What the machine's storage does to everyone, to set beside the foreground's
+ *       slow transactions: every 20 ms a 4 KiB write and fdatasync of a file in DIR,
+ *       and every 100 ms the time all tasks stalled on I/O (/proc/pressure/io,
+ *       "full"). Writes one line to OUTFILE per fdatasync over 20 ms and per
+ *       interval with over 20 ms fully stalled, with the UTC time as the daemon's
+ *       log writes it:
+ *           HH:MM:SS.mmm fsync MS
+ *           HH:MM:SS.mmm io_full MS in MS
+ *       Until SIGTERM or SIGINT, then prints
+ *           io fsyncs=N over_50ms=N max_ms=X io_full_ms=X
+ *
  * Built with the tests (CMake target bench_probe); used by tests/bench/run.sh. */
 #include <errno.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <mysql.h>
 #include <poll.h>
@@ -398,6 +411,95 @@ static int cmd_exec(int argc, char **argv)
 	return WEXITSTATUS(status);
 }
 
+/* ---- io: the storage's stalls, seen by a bystander */
+
+static void utc_hms(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(buf, len, "%02d:%02d:%02d.%03ld", tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 ts.tv_nsec / 1000000);
+}
+
+/* the "full" total of /proc/pressure/io in microseconds, or -1 (no PSI) */
+static int64_t io_full_us(void)
+{
+	char line[256];
+	long long total = -1;
+	FILE *f = fopen("/proc/pressure/io", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		const char *t = strstr(line, "total=");
+
+		if (strncmp(line, "full", 4) == 0 && t)
+			total = atoll(t + 6);
+	}
+	fclose(f);
+	return total;
+}
+
+static int cmd_io(int argc, char **argv)
+{
+	char path[4096], buf[4096], when[32];
+	int64_t full0, full1, psi_at, t0, dt, max_us = 0, stalled_us = 0;
+	long fsyncs = 0, over50 = 0;
+	FILE *out;
+	int fd;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: bench_probe io DIR OUTFILE\n");
+		return 2;
+	}
+	snprintf(path, sizeof(path), "%s/bench_probe.io", argv[2]);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		die(path, NULL);
+	out = fopen(argv[3], "w");
+	if (!out)
+		die(argv[3], NULL);
+	setvbuf(out, NULL, _IOLBF, 0);
+	memset(buf, 'x', sizeof(buf));
+	full0 = io_full_us();
+	psi_at = now_us();
+	while (!stop_requested) {
+		utc_hms(when, sizeof(when));
+		t0 = now_us();
+		if (pwrite(fd, buf, sizeof(buf), 0) != (ssize_t)sizeof(buf) || fdatasync(fd) < 0)
+			die(path, NULL);
+		dt = now_us() - t0;
+		fsyncs++;
+		over50 += dt > 50000;
+		if (dt > max_us)
+			max_us = dt;
+		if (dt > 20000)
+			fprintf(out, "%s fsync %.1f\n", when, (double)dt / 1000.0);
+		if (full0 >= 0 && now_us() - psi_at >= 100000) {
+			full1 = io_full_us();
+			if (full1 - full0 > 20000) {
+				utc_hms(when, sizeof(when));
+				fprintf(out, "%s io_full %.1f in %.1f\n", when,
+					(double)(full1 - full0) / 1000.0,
+					(double)(now_us() - psi_at) / 1000.0);
+			}
+			stalled_us += full1 - full0;
+			full0 = full1;
+			psi_at = now_us();
+		}
+		sleep_ms(20);
+	}
+	close(fd);
+	unlink(path);
+	fclose(out);
+	printf("io fsyncs=%ld over_50ms=%ld max_ms=%.1f io_full_ms=%.1f\n", fsyncs, over50,
+	       (double)max_us / 1000.0, (double)stalled_us / 1000.0);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	catch_stop();
@@ -407,6 +509,8 @@ int main(int argc, char **argv)
 		return cmd_status(argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "exec") == 0)
 		return cmd_exec(argc, argv);
-	fprintf(stderr, "usage: bench_probe lag|status|exec ... (see tests/bench/probe.c)\n");
+	if (argc >= 2 && strcmp(argv[1], "io") == 0)
+		return cmd_io(argc, argv);
+	fprintf(stderr, "usage: bench_probe lag|status|exec|io ... (see tests/bench/probe.c)\n");
 	return 2;
 }

@@ -39,6 +39,8 @@
 #                 replica is slowed (its replay runs only part of the time)
 # each unloaded and under a foreground workload (pgbench / sysbench, 4 clients:
 # single-row UPDATE + SELECT by random key on the same table), and the workload alone.
+# Beside each loaded run's slow foreground transactions (logs/NAME.slow), the
+# storage's stalls seen by a bystander (logs/NAME.io, bench_probe io).
 # Replica lag is measured by the harness's own heartbeat (bench_probe lag), the
 # daemon's peak RSS and CPU by wait4 (bench_probe exec), status round trips by
 # bench_probe status. Every run is checked: afterwards dst equals src on every row.
@@ -48,7 +50,7 @@
 # that leaves a wrong table, a tool that does not run) make the exit status non-zero.
 set -euo pipefail
 
-usage() { sed -n '2,48s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,50s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 die() {
 	echo "bench: $*" >&2
 	exit 1
@@ -169,6 +171,7 @@ cleanup() {
 	pkill -TERM -P "${run_pid:-0}" 2>/dev/null || true
 	[[ -z "$fg_pid" ]] || kill "$fg_pid" 2>/dev/null || true
 	[[ -z "$lag_pid" ]] || kill "$lag_pid" 2>/dev/null || true
+	[[ -z "$io_pid" ]] || kill "$io_pid" 2>/dev/null || true
 	replica_normal || true
 	servers_stop
 	rm -rf "$work"
@@ -384,6 +387,22 @@ lag_stop() {
 	wait "$lag_pid" || die "the lag probe failed: $(cat "$work/lag.out")"
 	lag_pid=""
 	lag=$(sed -n 's/.*max_ms=\([0-9.]*\).*/\1/p' "$work/lag.out" | awk '{ printf "%.2f", $1 / 1000 }')
+}
+
+# ---------------------------------------------------------------------------------------
+# The storage's stalls, to set beside the foreground's slow transactions: a bystander's
+# fdatasync every 20 ms and the time every task stalled on I/O (bench_probe io), into
+# $out/logs/NAME.io beside NAME.slow.
+io_pid=""
+io_start() {
+	"$probe" io "$work" "$out/logs/$1.io" >"$work/io.out" &
+	io_pid=$!
+}
+io_stop() {
+	[[ -n "$io_pid" ]] || return 0
+	kill "$io_pid"
+	wait "$io_pid" || die "the I/O probe failed: $(cat "$work/io.out")"
+	io_pid=""
 }
 
 # ---------------------------------------------------------------------------------------
@@ -629,6 +648,7 @@ measure() {
 	reset_table
 	[[ "$method" != backfilld_lag ]] || replica_slow
 	[[ "$load" == idle ]] || fg_start
+	[[ "$load" == idle ]] || io_start "$engine-$method-$load-$rep"
 	lag_start
 	cpu0=$(db_cpu)
 	t0=$(now_us)
@@ -648,6 +668,7 @@ measure() {
 	cpu1=$(db_cpu)
 	if [[ "$load" == fg ]]; then
 		fg_stop
+		io_stop
 		read -r tps p50 p99 max < <(fg_stats "$t0" "$t1")
 		fg_slow "$t0" "$t1" "$out/logs/$engine-$method-$load-$rep.slow"
 		record "$rep" "$method" "$load" fg_tps "$tps"
@@ -677,11 +698,13 @@ measure_alone() {
 	reset_table
 	((slowed)) && name=alone_slowed && replica_slow
 	fg_start
+	io_start "$engine-$name-fg-$rep"
 	lag_start
 	t0=$(now_us)
 	sleep "$window"
 	t1=$(now_us)
 	fg_stop
+	io_stop
 	read -r tps p50 p99 max < <(fg_stats "$t0" "$t1")
 	fg_slow "$t0" "$t1" "$out/logs/$engine-$name-fg-$rep.slow"
 	replica_normal
