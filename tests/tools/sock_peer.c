@@ -61,7 +61,8 @@ int main(int argc, char **argv)
 		time_t end = time(NULL) + atoi(argv[3]);
 		int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
 
-		if (fd < 0 || addr(argv[2], &sa) < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (fd < 0 || addr(argv[2], &sa) < 0 ||
+		    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 			perror(argv[2]);
 			return 1;
 		}
@@ -106,7 +107,8 @@ int main(int argc, char **argv)
 
 		memset(chunk, 'a', sizeof(chunk));
 		while (left > 0) {
-			ssize_t n = send(fd, chunk, left < (long)sizeof(chunk) ? (size_t)left : sizeof(chunk),
+			ssize_t n = send(fd, chunk,
+					 left < (long)sizeof(chunk) ? (size_t)left : sizeof(chunk),
 					 MSG_NOSIGNAL);
 
 			if (n < 0)
