@@ -152,14 +152,6 @@ static void job_next_batch(struct job *job);
 static int in_batch(enum step s);
 static void job_note_contention(struct job *job);
 static void job_send_load(struct job *job, enum step step, const char *name);
-/* A checkpoint state that a live daemon leaves in its row (older versions wrote
- * "throttled" there too). */
-static int job_row_live(const char *state)
-{
-	return state && (!strcmp(state, "running") || !strcmp(state, "paused") ||
-			 !strcmp(state, "throttled"));
-}
-
 static void job_db_cb(const struct db_result *res, void *arg);
 static void job_fail(struct job *job, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -1455,6 +1447,14 @@ static void job_throttle_changed(struct throttle *t, int engaged, void *arg)
 		job_write_throttled(job);
 	else
 		job_next_batch(job);
+}
+
+/* A checkpoint state that a live daemon leaves in its row (older versions wrote
+ * "throttled" there too). */
+static int job_row_live(const char *state)
+{
+	return state && (!strcmp(state, "running") || !strcmp(state, "paused") ||
+			 !strcmp(state, "throttled"));
 }
 
 static void job_db_cb(const struct db_result *res, void *arg)
