@@ -1022,7 +1022,9 @@ static void job_next_batch(struct job *job)
 	}
 	if (job->thr && !throttle_ready(job->thr)) {
 		/* nothing tells yet whether a batch may go: the probe's first samples
-		 * decide (job_throttle_changed) */
+		 * decide (job_throttle_changed); meanwhile status shows the target the
+		 * first batch will aim at */
+		job_note_contention(job);
 		job->waiting = 1;
 		job->awaiting_throttle = 1;
 		return;
