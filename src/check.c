@@ -997,18 +997,13 @@ int check_run(struct config *cfg, int json)
 	struct check c = { 0 };
 	struct db_result r;
 	char err[256], name[160];
-	int code;
+	int code, n;
 
 	c.cfg = cfg;
 	c.pg = cfg->driver == CONFIG_DRIVER_POSTGRES;
 	/* the loader's warnings: today only a password file others may read */
-	for (const char *line = cfg->warnings; line && *line;) {
-		const char *nl = strchr(line, '\n');
-		int n = nl ? (int)(nl - line) : (int)strlen(line);
-
+	for (const char *at = cfg->warnings, *line; (line = config_warning_next(&at, &n));)
 		flag(&c, 0, "password-file-mode", "%.*s", n, line);
-		line += n + (nl != NULL);
-	}
 	for (size_t k = 0, o = 0; k < cfg->nkey && o < sizeof(c.keys); k++)
 		o += (size_t)snprintf(c.keys + o, sizeof(c.keys) - o, "%s%s", k ? ", " : "",
 				      cfg->key[k]);

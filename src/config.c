@@ -132,6 +132,18 @@ __attribute__((format(printf, 3, 4))) static void warn_at(struct ctx *c, const s
 	c->cfg->warnings = grown;
 }
 
+const char *config_warning_next(const char **at, int *len)
+{
+	const char *line = *at, *nl;
+
+	if (!line || !*line)
+		return NULL;
+	nl = strchr(line, '\n');
+	*len = nl ? (int)(nl - line) : (int)strlen(line);
+	*at = line + *len + (nl != NULL);
+	return line;
+}
+
 static int oom(struct ctx *c)
 {
 	fail(c, NULL, "out of memory");
@@ -407,23 +419,21 @@ static int tree_node(struct ctx *c, const yaml_event_t *ev, struct node **stack,
 	struct node *n;
 	char e[ESC_BUF];
 
-	if (ev->type == YAML_SCALAR_EVENT)
+	if (ev->type == YAML_SCALAR_EVENT) {
 		anchor = ev->data.scalar.anchor;
-	else if (ev->type == YAML_SEQUENCE_START_EVENT)
+		tag = ev->data.scalar.tag;
+	} else if (ev->type == YAML_SEQUENCE_START_EVENT) {
 		anchor = ev->data.sequence_start.anchor;
-	else
+		tag = ev->data.sequence_start.tag;
+	} else {
 		anchor = ev->data.mapping_start.anchor;
+		tag = ev->data.mapping_start.tag;
+	}
 	if (anchor)
 		return fail_pos(c, ev->start_mark.line + 1, ev->start_mark.column + 1,
 				"YAML anchors and aliases are not allowed (&%s)",
 				esc_str(e, sizeof(e), (const char *)anchor));
 
-	if (ev->type == YAML_SCALAR_EVENT)
-		tag = ev->data.scalar.tag;
-	else if (ev->type == YAML_SEQUENCE_START_EVENT)
-		tag = ev->data.sequence_start.tag;
-	else
-		tag = ev->data.mapping_start.tag;
 	if (tag) {
 		const char *t = (const char *)tag;
 		bool scalar = ev->type == YAML_SCALAR_EVENT;
@@ -1285,6 +1295,29 @@ static int get_replicas(struct ctx *c, const struct node *n, struct config *cfg)
 
 /* --- sections ---------------------------------------------------------------------- */
 
+void config_batch_make_room(int64_t *min, int64_t *size, int64_t *max, bool given_min,
+			    bool given_size, bool given_max)
+{
+	if (!given_max) {
+		if (given_size && *size > *max)
+			*max = *size;
+		if (given_min && *min > *max)
+			*max = *min;
+	}
+	if (!given_min) {
+		if (given_size && *size < *min)
+			*min = *size;
+		if (*max < *min)
+			*min = *max;
+	}
+	if (!given_size) {
+		if (*size < *min)
+			*size = *min;
+		if (*size > *max)
+			*size = *max;
+	}
+}
+
 static int get_batch(struct ctx *c, const struct node *n, struct config *cfg)
 {
 	enum {
@@ -1344,27 +1377,8 @@ static int get_batch(struct ctx *c, const struct node *n, struct config *cfg)
 					  CONFIG_MAX_RETRIES, &cfg->batch.max_retries)) < 0)
 		return rc;
 
-	/* Limits left to their defaults make room for those given: `size: 10` alone
-	 * lowers min_size to 10, `max_size: 50` alone brings min_size and size down to
-	 * 50. Only limits given together can contradict each other. */
-	if (!v[B_MAX]) {
-		if (v[B_SIZE] && cfg->batch.size > cfg->batch.max_size)
-			cfg->batch.max_size = cfg->batch.size;
-		if (v[B_MIN] && cfg->batch.min_size > cfg->batch.max_size)
-			cfg->batch.max_size = cfg->batch.min_size;
-	}
-	if (!v[B_MIN]) {
-		if (v[B_SIZE] && cfg->batch.size < cfg->batch.min_size)
-			cfg->batch.min_size = cfg->batch.size;
-		if (cfg->batch.max_size < cfg->batch.min_size)
-			cfg->batch.min_size = cfg->batch.max_size;
-	}
-	if (!v[B_SIZE]) {
-		if (cfg->batch.size < cfg->batch.min_size)
-			cfg->batch.size = cfg->batch.min_size;
-		if (cfg->batch.size > cfg->batch.max_size)
-			cfg->batch.size = cfg->batch.max_size;
-	}
+	config_batch_make_room(&cfg->batch.min_size, &cfg->batch.size, &cfg->batch.max_size,
+			       v[B_MIN] != NULL, v[B_SIZE] != NULL, v[B_MAX] != NULL);
 	if (cfg->batch.min_size > cfg->batch.max_size) {
 		at = v[B_MIN] ? v[B_MIN] : v[B_MAX];
 		return fail(c, at,

@@ -237,15 +237,11 @@ static void daemon_request(struct status_client *c, const char *line, int privil
 /* What the loader accepted but advises against, once per load. */
 static void daemon_log_warnings(const struct config *cfg)
 {
-	const char *line = cfg->warnings;
+	const char *at = cfg->warnings, *line;
+	int n;
 
-	while (line && *line) {
-		const char *nl = strchr(line, '\n');
-		int n = nl ? (int)(nl - line) : (int)strlen(line);
-
+	while ((line = config_warning_next(&at, &n)))
 		log_warn("%.*s", n, line);
-		line += n + (nl != NULL);
-	}
 }
 
 static void daemon_reload(struct daemon *d)

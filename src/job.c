@@ -486,32 +486,31 @@ static void job_exit(struct job *job, int code)
 	ev_break(job->loop, EVBREAK_ALL);
 }
 
-/* Writes a state into the checkpoint row; the callback continues from there. The
- * row knows running, paused, stopped, done and failed (SPEC.md): a throttled job is
- * "running" there, with its reasons in throttle_reasons. */
-static void job_write_state_why(struct job *job, const char *state, const char *error,
-				const char *reasons)
+/* Writes row_state, error and reasons into the checkpoint row; the callback
+ * continues from there, at target (job_after_state). */
+static void job_write_row(struct job *job, const char *target, const char *row_state,
+			  const char *error, const char *reasons)
 {
 	char *sql = checkpoint_sql_state(job->sql);
-	const char *row_state = strcmp(state, "throttled") == 0 ? "running" : state;
 	const char *params[4] = { row_state, error, reasons, job->name };
 
-	job->state_target = state;
+	job->state_target = target;
 	job_send_owned(job, STEP_STATE, sql, 4, params);
 }
 
 static void job_write_state(struct job *job, const char *state, const char *error)
 {
-	job_write_state_why(job, state, error, NULL);
+	job_write_row(job, state, state, error, NULL);
 }
 
-/* Records why the job waits in the checkpoint row (state running, throttle_reasons). */
+/* Records why the job waits. The row knows running, paused, stopped, done and
+ * failed (SPEC.md): a throttled job is "running" there, with throttle_reasons. */
 static void job_write_throttled(struct job *job)
 {
 	char why[THROTTLE_MAX_REASONS * 260];
 
 	throttle_reasons_text(job->thr, why, sizeof(why));
-	job_write_state_why(job, "throttled", NULL, why);
+	job_write_row(job, "throttled", "running", NULL, why);
 }
 
 static void job_fail(struct job *job, int code, const char *fmt, ...)

@@ -188,25 +188,7 @@ int tune_set_many(struct config *cfg, const char *const *keys, const char *const
 		else if (strcmp(keys[i], "batch.max_size") == 0)
 			given_max = parse_int(values[i], &max) == 0;
 	}
-	/* as in the job file: the values given win, the others make room for them */
-	if (!given_max) {
-		if (given_size && size > max)
-			max = size;
-		if (given_min && min > max)
-			max = min;
-	}
-	if (!given_min) {
-		if (given_size && size < min)
-			min = size;
-		if (max < min)
-			min = max;
-	}
-	if (!given_size) {
-		if (size < min)
-			size = min;
-		if (size > max)
-			size = max;
-	}
+	config_batch_make_room(&min, &size, &max, given_min, given_size, given_max);
 	if (!(min <= size && size <= max)) {
 		snprintf(err, errlen,
 			 "batch.min_size <= batch.size <= batch.max_size would not hold "

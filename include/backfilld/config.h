@@ -2,6 +2,7 @@
 #ifndef BACKFILLD_CONFIG_H
 #define BACKFILLD_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -107,6 +108,17 @@ struct config {
 		int64_t progress_interval_ms; /* extension: progress line period, default 5s, 0 off */
 	} log;
 };
+
+/* Walks the lines of cfg->warnings from *at (start at cfg->warnings): the next one,
+ * *len bytes without its newline, or NULL after the last. */
+const char *config_warning_next(const char **at, int *len);
+
+/* The batch limits not given make room for those given, as the job file and `set`
+ * both apply them: `size: 10` alone lowers min_size to 10, `max_size: 50` alone
+ * brings min_size and size down to 50. Only values given together can still
+ * contradict each other (min <= size <= max), which the caller checks. */
+void config_batch_make_room(int64_t *min, int64_t *size, int64_t *max, bool given_min,
+			    bool given_size, bool given_max);
 
 /* Reads and validates PATH. On success returns 0 and sets *out. On failure returns
  * a negative errno-style code and writes "FILE:LINE:COL: message" (or "FILE: message"

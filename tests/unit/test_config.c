@@ -875,41 +875,31 @@ static void test_env_password(void **state)
 	config_free(cfg);
 }
 
+/* base_with(yaml) gives these batch limits; -1: not looked at */
+static void limits_are(const char *yaml, int64_t min, int64_t size, int64_t max)
+{
+	struct config *cfg = base_with(yaml);
+
+	if (min >= 0)
+		assert_int_equal(cfg->batch.min_size, min);
+	if (size >= 0)
+		assert_int_equal(cfg->batch.size, size);
+	if (max >= 0)
+		assert_int_equal(cfg->batch.max_size, max);
+	config_free(cfg);
+}
+
 /* Limits left to their defaults make room for those given; given ones are kept. */
 static void test_batch_defaults_make_room(void **state)
 {
-	struct config *cfg;
-
 	(void)state;
-	cfg = base_with("batch: {size: 10}\n");
-	assert_int_equal(cfg->batch.min_size, 10);
-	assert_int_equal(cfg->batch.size, 10);
-	assert_int_equal(cfg->batch.max_size, 50000);
-	config_free(cfg);
-	cfg = base_with("batch: {size: 80000}\n");
-	assert_int_equal(cfg->batch.min_size, 100);
-	assert_int_equal(cfg->batch.max_size, 80000);
-	config_free(cfg);
-	cfg = base_with("batch: {max_size: 50}\n");
-	assert_int_equal(cfg->batch.min_size, 50);
-	assert_int_equal(cfg->batch.size, 50);
-	assert_int_equal(cfg->batch.max_size, 50);
-	config_free(cfg);
-	cfg = base_with("batch: {max_size: 500}\n");
-	assert_int_equal(cfg->batch.min_size, 100);
-	assert_int_equal(cfg->batch.size, 500);
-	config_free(cfg);
-	cfg = base_with("batch: {min_size: 60000}\n");
-	assert_int_equal(cfg->batch.size, 60000);
-	assert_int_equal(cfg->batch.max_size, 60000);
-	config_free(cfg);
-	cfg = base_with("batch: {min_size: 2000}\n");
-	assert_int_equal(cfg->batch.size, 2000);
-	assert_int_equal(cfg->batch.max_size, 50000);
-	config_free(cfg);
-	cfg = base_with("batch: {size: 20, max_size: 30}\n");
-	assert_int_equal(cfg->batch.min_size, 20);
-	config_free(cfg);
+	limits_are("batch: {size: 10}\n", 10, 10, 50000);
+	limits_are("batch: {size: 80000}\n", 100, -1, 80000);
+	limits_are("batch: {max_size: 50}\n", 50, 50, 50);
+	limits_are("batch: {max_size: 500}\n", 100, 500, -1);
+	limits_are("batch: {min_size: 60000}\n", -1, 60000, 60000);
+	limits_are("batch: {min_size: 2000}\n", -1, 2000, 50000);
+	limits_are("batch: {size: 20, max_size: 30}\n", 20, -1, -1);
 	base_bad("batch: {min_size: 60000, max_size: 50000}\n",
 		 "batch.min_size: 60000 is greater than batch.max_size (50000)");
 	base_bad("batch: {size: 10, min_size: 20}\n",
