@@ -24,7 +24,7 @@ sort -t $'\t' -k1,1 -k3,3 -k4,4 -k5,5 -k6,6g "$1" | awk -F '\t' '
 		if (k != key) { flush(); key = k }
 		v[++n] = $6
 	}
-	END { flush() }' | awk -F '\t' -v rows="$2" -v reps="$3" -v host="$(uname -srm), $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME")" '
+	END { flush() }' | awk -F '\t' -v rows="$2" -v reps="$3" -v cores="$(nproc)" -v host="$(uname -srm), $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME")" '
 	{ med[$1, $2, $3, $4] = $5; seen[$1] = 1 }
 	function has(e, m, l, k) { return ((e, m, l, k) in med) }
 	# (reading a missing element would create it)
@@ -36,6 +36,7 @@ sort -t $'\t' -k1,1 -k3,3 -k4,4 -k5,5 -k6,6g "$1" | awk -F '\t' '
 		return s r
 	}
 	function cell(e, m, l, k, d) { return has(e, m, l, k) ? num(get(e, m, l, k), d) : "–" }
+	function pct(e, m, l) { return has(e, m, l, "machine_busy_pct") ? num(get(e, m, l, "machine_busy_pct"), 0) "%" : "–" }
 	function ratio(a, b) { return (b > 0) ? num(a / b, 2) "×" : "–" }
 	function label(e, m) {
 		if (m == "update") return "single `UPDATE … WHERE dst IS NULL`"
@@ -62,34 +63,35 @@ sort -t $'\t' -k1,1 -k3,3 -k4,4 -k5,5 -k6,6g "$1" | awk -F '\t' '
 			base = get(e, "update", "idle", "rows_per_s")
 			printf "\n### %s\n\n", (e == "postgres" ? "PostgreSQL 15" : "MariaDB 10.11")
 			print "Unloaded:\n"
-			print "| method | rows/s | × single UPDATE | seconds | max replica lag (s) | database CPU (s) | index on src after (MiB) |"
-			print "|---|---:|---:|---:|---:|---:|---:|"
+			print "| method | rows/s | × single UPDATE | seconds | max replica lag (s) | database CPU (s) | machine CPU busy | index on src after (MiB) |"
+			print "|---|---:|---:|---:|---:|---:|---:|---:|"
 			for (j = 1; j <= nu; j++) {
 				m = unloaded[j]
 				if (!has(e, m, "idle", "rows_per_s")) continue
 				r = get(e, m, "idle", "rows_per_s")
-				printf "| %s | %s | %s | %s | %s | %s | %s |\n", label(e, m), thousands(r), ratio(r, base),
+				printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", label(e, m), thousands(r), ratio(r, base),
 					cell(e, m, "idle", "seconds", 1), cell(e, m, "idle", "max_lag_s", 2),
-					cell(e, m, "idle", "db_cpu_s", 1),
+					cell(e, m, "idle", "db_cpu_s", 1), pct(e, m, "idle"),
 					(has(e, m, "idle", "index_kib") ? num(get(e, m, "idle", "index_kib") / 1024, 1) : "–")
 			}
 			print "\nUnder the foreground workload (4 clients; single-row UPDATE + SELECT by random key):\n"
-			print "| method | rows/s | × unloaded single UPDATE | foreground TPS | × alone | p50 (ms) | p99 (ms) | × alone | max (ms) | max replica lag (s) |"
-			print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+			print "| method | rows/s | × unloaded single UPDATE | foreground TPS | × alone | p50 (ms) | p99 (ms) | × alone | max (ms) | max replica lag (s) | machine CPU busy |"
+			print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 			for (j = 1; j <= nl; j++) {
 				m = loaded[j]
 				if (!has(e, m, "fg", "fg_tps")) continue
 				alone = (m == "backfilld_lag" || m == "alone_slowed") ? "alone_slowed" : "alone"
 				r = has(e, m, "fg", "rows_per_s") ? get(e, m, "fg", "rows_per_s") : ""
 				to = has(e, m, "fg", "timed_out") ? "did not finish in " get(e, m, "fg", "timed_out") " s" : "–"
-				printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", label(e, m),
+				printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", label(e, m),
 					(r == "" ? to : thousands(r)), (r == "" ? "–" : ratio(r, base)),
 					thousands(get(e, m, "fg", "fg_tps")),
 					ratio(get(e, m, "fg", "fg_tps"), get(e, alone, "fg", "fg_tps")),
 					cell(e, m, "fg", "fg_p50_ms", 2), cell(e, m, "fg", "fg_p99_ms", 2),
 					ratio(get(e, m, "fg", "fg_p99_ms"), get(e, alone, "fg", "fg_p99_ms")),
-					cell(e, m, "fg", "fg_max_ms", 1), cell(e, m, "fg", "max_lag_s", 2)
+					cell(e, m, "fg", "fg_max_ms", 1), cell(e, m, "fg", "max_lag_s", 2), pct(e, m, "fg")
 			}
+			printf "\nMachine CPU busy: the share of all %s cores'"'"' time, from `/proc/stat`, that was not idle while the method ran.\n", cores
 			if (has(e, "backfilld", "idle", "rss_kib")) {
 				rss = get(e, "backfilld", "idle", "rss_kib") / 1024
 				anon = get(e, "backfilld", "idle", "anon_kib") / 1024
@@ -98,6 +100,10 @@ sort -t $'\t' -k1,1 -k3,3 -k4,4 -k5,5 -k6,6g "$1" | awk -F '\t' '
 				sp99 = get(e, "backfilld", "idle", "status_p99_ms")
 				printf "\nbackfilld itself (unloaded run): peak RSS %s MiB, of which its own memory (anonymous: heap and stacks) %s MiB and the rest pages of the shared libraries (the job'"'"'s client library and what it pulls in: TLS, Kerberos, LDAP; libc); CPU %s s, %s%% of the database'"'"'s %s s; ", \
 					num(rss, 1), num(anon, 1), num(cpu, 2), (dbcpu > 0 ? num(100 * cpu / dbcpu, 1) : "–"), num(dbcpu, 1)
+				if (has(e, "backfilld", "idle", "floor_rss_kib"))
+					printf "a program that only links the same client library and loads it peaks at %s MiB, and one that also connects the same way and runs `SELECT 1` (`tests/bench/client_floor.c`) at %s MiB; ", \
+						num(get(e, "backfilld", "idle", "floor_load_rss_kib") / 1024, 1), \
+						num(get(e, "backfilld", "idle", "floor_rss_kib") / 1024, 1)
 				printf "`status` round trip p50 %s ms, p99 %s ms (%s requests while it ran); ", \
 					cell(e, "backfilld", "idle", "status_p50_ms", 2), num(sp99, 2), \
 					cell(e, "backfilld", "idle", "status_samples", 0)
@@ -123,13 +129,23 @@ sort -t $'\t' -k1,1 -k3,3 -k4,4 -k5,5 -k6,6g "$1" | awk -F '\t' '
 					r = get(e, "backfilld", "fg", "rows_per_s") / base
 					target(r >= 0.50, "under the workload, backfilld ≥ 0.50× the unloaded single UPDATE", num(r, 2) "×")
 				}
+				# what the rate target costs in CPU, at the unloaded cost per row of backfilld
+				busy = get(e, "alone", "fg", "machine_busy_pct")
+				if (base > 0 && busy > 0 && has(e, "backfilld", "idle", "db_cpu_s")) {
+					per_row = (get(e, "backfilld", "idle", "db_cpu_s") + get(e, "backfilld", "idle", "daemon_cpu_s")) / rows
+					share = 100 * 0.5 * base * per_row / cores
+					printf "  (at 0.50× the single UPDATE, %s rows/s, backfilld and its batches take %s of the %s cores at their unloaded CPU cost per row, %s µs: %s%% of the machine, which the workload alone keeps %s%% busy; a workload that loses CPU time in proportion keeps at most %s its TPS)\n", \
+						thousands(0.5 * base), num(0.5 * base * per_row, 2), cores, num(1e6 * per_row, 1), num(share, 0), num(busy, 0), \
+						num(((100 - share) / busy < 1 ? (100 - share) / busy : 1), 2) "×"
+				}
 			}
 			if (has(e, "backfilld_lag", "fg", "max_lag_s") && has(e, "alone_slowed", "fg", "max_lag_s")) {
 				x = get(e, "backfilld_lag", "fg", "max_lag_s"); a = get(e, "alone_slowed", "fg", "max_lag_s")
 				target(x <= 1 + 0.5 + a, "max replica lag with `max_replication_lag: 1s` ≤ 1 s + one target_time (0.5 s) + the workload'"'"'s own lag on the slowed replica (" num(a, 2) " s)", num(x, 2) " s")
 			}
 			if (has(e, "backfilld", "idle", "rss_kib")) {
-				target(rss <= 8, "daemon peak RSS ≤ 8 MiB", num(rss, 1) " MiB (its own memory: " num(anon, 1) " MiB)")
+				target(rss <= 8, "daemon peak RSS ≤ 8 MiB", num(rss, 1) " MiB (its own memory: " num(anon, 1) " MiB" \
+					(has(e, "backfilld", "idle", "floor_rss_kib") ? "; the client library alone, loaded: " num(get(e, "backfilld", "idle", "floor_load_rss_kib") / 1024, 1) " MiB, connected: " num(get(e, "backfilld", "idle", "floor_rss_kib") / 1024, 1) " MiB" : "") ")")
 				if (dbcpu > 0) target(cpu / dbcpu <= 0.05, "daemon CPU ≤ 5% of the database'"'"'s", num(100 * cpu / dbcpu, 1) "%")
 				target(sp99 <= 5, "`status` p99 ≤ 5 ms while batches run", num(sp99, 2) " ms")
 			}

@@ -42,8 +42,11 @@
 # Beside each loaded run's slow foreground transactions (logs/NAME.slow), the
 # storage's stalls seen by a bystander (logs/NAME.io, bench_probe io).
 # Replica lag is measured by the harness's own heartbeat (bench_probe lag), the
-# daemon's peak RSS and CPU by wait4 (bench_probe exec), status round trips by
-# bench_probe status. Every run is checked: afterwards dst equals src on every row.
+# daemon's peak RSS and CPU by wait4 (bench_probe exec), beside the peak RSS of
+# programs that only load, or only connect through, the same client library
+# (client_floor.c), status round trips by bench_probe status, how busy the machine's
+# CPUs were from /proc/stat. Every run is checked: afterwards dst equals src on every
+# row.
 #
 # Prints a Markdown table of medians and ratios (also $out/results.md); the raw
 # figures are in $out/results.tsv, the daemon's logs in $out/logs. Timings are not asserted: only failures (a method
@@ -131,9 +134,10 @@ command -v sysbench >/dev/null || die "sysbench is missing"
 
 log "Release build in build/bench"
 cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DBACKFILLD_WERROR=ON >/dev/null
-cmake --build build/bench -j2 --target backfilld bench_probe >/dev/null
+cmake --build build/bench -j2 --target backfilld bench_probe bench_floor_postgres bench_floor_mysql >/dev/null
 bin=$root/build/bench/backfilld
 probe=$root/build/bench/bench_probe
+floor=$root/build/bench/bench_floor
 
 # ---------------------------------------------------------------------------------------
 # Servers: the test servers, with durable settings and buffers that hold the table
@@ -583,6 +587,26 @@ backfilld_job() {
 	} >"$1"
 }
 
+# client_floor REP: the peak RSS of a process that only links the job's client library
+# and loads it (floor_load_rss_kib), and of one that also connects as the daemon does
+# and runs SELECT 1 (floor_rss_kib; tests/bench/client_floor.c): the floor under the
+# daemon's own peak RSS
+client_floor() {
+	"$probe" exec "$work/floor" "${floor}_$engine" --load-only ||
+		die "the client library's floor: $engine's library did not load"
+	record "$1" backfilld idle floor_load_rss_kib "$(sed 's/.*rss_kib=\([0-9]*\).*/\1/' "$work/floor")"
+	if [[ "$engine" == postgres ]]; then
+		"$probe" exec "$work/floor" "${floor}_postgres" \
+			"host=127.0.0.1 port=$BACKFILLD_PG_PORT dbname=bench user=$BACKFILLD_PG_USER" \
+			"$BACKFILLD_PG_PASSWORD_FILE" || die "the client library's floor: no connection"
+	else
+		"$probe" exec "$work/floor" "${floor}_mysql" 127.0.0.1 "$BACKFILLD_MY_PORT" \
+			"$BACKFILLD_MY_USER" bench "$BACKFILLD_MY_PASSWORD_FILE" ||
+			die "the client library's floor: no connection"
+	fi
+	record "$1" backfilld idle floor_rss_kib "$(sed 's/.*rss_kib=\([0-9]*\).*/\1/' "$work/floor")"
+}
+
 # method_backfilld REP LOAD [EXTRA_YAML]: also records the daemon's peak RSS, CPU
 # seconds and status round trips; prints the seconds to state done
 method_backfilld() {
@@ -640,17 +664,28 @@ lag_yaml() {
 	fi
 }
 
+# machine_jiffies: the busy and the total jiffies of all the machine's CPUs so far
+# (idle and iowait are not busy; guest time is already counted in user)
+machine_jiffies() {
+	awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t }' /proc/stat
+}
+
+# busy_pct BUSY0 TOTAL0 BUSY1 TOTAL1: the share of the machine's CPU time that was busy
+busy_pct() { awk -v b0="$1" -v t0="$2" -v b1="$3" -v t1="$4" 'BEGIN { printf "%.1f", ((t1 > t0) ? 100 * (b1 - b0) / (t1 - t0) : 0) }'; }
+
 # measure REP METHOD LOAD: one run of METHOD on a fresh table, unloaded ("idle") or
 # under the foreground workload ("fg"); records rows/s, seconds, max lag, DB CPU and
 # the workload's figures
 measure() {
-	local rep=$1 method=$2 load=$3 t0 t1 secs cpu0 cpu1 lag tps="" p50 p99 max kib
+	local rep=$1 method=$2 load=$3 t0 t1 secs cpu0 cpu1 lag tps="" p50 p99 max kib j0 j1
 	reset_table
+	[[ "$method/$load" != backfilld/idle ]] || client_floor "$rep"
 	[[ "$method" != backfilld_lag ]] || replica_slow
 	[[ "$load" == idle ]] || fg_start
 	[[ "$load" == idle ]] || io_start "$engine-$method-$load-$rep"
 	lag_start
 	cpu0=$(db_cpu)
+	j0=$(machine_jiffies)
 	t0=$(now_us)
 	case "$method" in
 	backfilld) method_backfilld "$rep" "$load" "" "$method" ;;
@@ -658,6 +693,7 @@ measure() {
 	*) "method_$method" ;;
 	esac
 	t1=$(now_us)
+	j1=$(machine_jiffies)
 	if [[ "$method" == backfilld* ]]; then
 		secs=$(cat "$work/secs")
 		t1=$((t0 + 10#${secs/./} * 1000))
@@ -689,20 +725,24 @@ measure() {
 	fi
 	record "$rep" "$method" "$load" max_lag_s "$lag"
 	record "$rep" "$method" "$load" db_cpu_s "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')"
+	# shellcheck disable=SC2086 # two numbers each
+	record "$rep" "$method" "$load" machine_busy_pct "$(busy_pct $j0 $j1)"
 	log "$engine rep $rep: $method ($load): $secs s, max lag $lag s${tps:+, foreground $tps tps p99 $p99 ms max $max ms}"
 }
 
 # measure_alone REP SLOWED: the foreground workload with nothing else running
 measure_alone() {
-	local rep=$1 slowed=$2 t0 t1 lag name=alone tps p50 p99 max
+	local rep=$1 slowed=$2 t0 t1 lag name=alone tps p50 p99 max j0 j1
 	reset_table
 	((slowed)) && name=alone_slowed && replica_slow
 	fg_start
 	io_start "$engine-$name-fg-$rep"
 	lag_start
+	j0=$(machine_jiffies)
 	t0=$(now_us)
 	sleep "$window"
 	t1=$(now_us)
+	j1=$(machine_jiffies)
 	fg_stop
 	io_stop
 	read -r tps p50 p99 max < <(fg_stats "$t0" "$t1")
@@ -714,6 +754,8 @@ measure_alone() {
 	record "$rep" "$name" fg fg_p99_ms "$p99"
 	record "$rep" "$name" fg fg_max_ms "$max"
 	record "$rep" "$name" fg max_lag_s "$lag"
+	# shellcheck disable=SC2086 # two numbers each
+	record "$rep" "$name" fg machine_busy_pct "$(busy_pct $j0 $j1)"
 	log "$engine rep $rep: foreground alone ($name): $tps tps, p50 $p50 ms, p99 $p99 ms, max $max ms, max lag $lag s"
 }
 
