@@ -129,14 +129,15 @@ sort -t $'\t' -k1,1 -k3,3 -k4,4 -k5,5 -k6,6g "$1" | awk -F '\t' '
 					r = get(e, "backfilld", "fg", "rows_per_s") / base
 					target(r >= 0.50, "under the workload, backfilld ≥ 0.50× the unloaded single UPDATE", num(r, 2) "×")
 				}
-				# what the rate target costs in CPU, at the unloaded cost per row of backfilld
+				# what the rate target costs the machine: the share of its CPU time that the
+				# unloaded run kept busy (primary, replica, daemon and all), scaled to the rate
 				busy = get(e, "alone", "fg", "machine_busy_pct")
-				if (base > 0 && busy > 0 && has(e, "backfilld", "idle", "db_cpu_s")) {
-					per_row = (get(e, "backfilld", "idle", "db_cpu_s") + get(e, "backfilld", "idle", "daemon_cpu_s")) / rows
-					share = 100 * 0.5 * base * per_row / cores
-					printf "  (at 0.50× the single UPDATE, %s rows/s, backfilld and its batches take %s of the %s cores at their unloaded CPU cost per row, %s µs: %s%% of the machine, which the workload alone keeps %s%% busy; a workload that loses CPU time in proportion keeps at most %s its TPS)\n", \
-						thousands(0.5 * base), num(0.5 * base * per_row, 2), cores, num(1e6 * per_row, 1), num(share, 0), num(busy, 0), \
-						num(((100 - share) / busy < 1 ? (100 - share) / busy : 1), 2) "×"
+				r = get(e, "backfilld", "idle", "rows_per_s")
+				if (base > 0 && busy > 0 && r > 0 && has(e, "backfilld", "idle", "machine_busy_pct")) {
+					share = get(e, "backfilld", "idle", "machine_busy_pct") * 0.5 * base / r
+					printf "  (unloaded, backfilld'"'"'s run kept the machine (primary, replica and daemon together) %s%% busy at %s rows/s; at 0.50× the single UPDATE, %s rows/s, that is %s%% of the machine, which the workload alone keeps %s%% busy: a workload that lost only CPU time, in proportion, would keep at most %s its TPS)\n", \
+						num(get(e, "backfilld", "idle", "machine_busy_pct"), 0), thousands(r), thousands(0.5 * base), \
+						num(share, 0), num(busy, 0), num(((100 - share) / busy < 1 ? (100 - share) / busy : 1), 2) "×"
 				}
 			}
 			if (has(e, "backfilld_lag", "fg", "max_lag_s") && has(e, "alone_slowed", "fg", "max_lag_s")) {
