@@ -61,6 +61,9 @@ enum step {
 	STEP_READ_ONLY,
 };
 
+/* a batch's statements, STEP_BEGIN to STEP_COMMIT, in the order they run */
+#define JOB_BATCH_STEPS (STEP_COMMIT - STEP_BEGIN + 1)
+
 /* A key value: one text per key part, as the server prints it. */
 struct key {
 	char *part[CONFIG_MAX_KEY_PARTS];
@@ -105,6 +108,7 @@ struct job {
 	int64_t waiters; /* sessions the batch stalled; -1 not counted */
 	int sample_off;	 /* the batch sample failed: the probe's alone decide */
 	double batch_t0;
+	double step_done[JOB_BATCH_STEPS]; /* when each answered; 0 when skipped */
 	double last_batch_ms;
 	double lag_pace, lag_prev;    /* job_lag_pause */
 	struct db_result saved_error; /* the error a ROLLBACK is cleaning up after */
@@ -1043,6 +1047,7 @@ static void job_next_batch(struct job *job)
 	}
 	job_note_contention(job);
 	job->batch_n = job->bs.size;
+	memset(job->step_done, 0, sizeof(job->step_done));
 	job->batch_t0 = mono_now();
 	job_send(job, STEP_BEGIN, job->q_begin, 0, NULL);
 }
@@ -1186,10 +1191,29 @@ static double job_lag_pause(struct job *job, double batch_ms)
 	return job->lag_pace * batch_ms / 1000.0;
 }
 
+/* Where the batch's time went, for the debug log: the milliseconds from one step's
+ * answer to the next ("begin 0.3, bound 1.2, update 40.1, ..."), skipped steps left out. */
+static void job_steps_text(const struct job *job, char *buf, size_t len)
+{
+	static const char *const names[JOB_BATCH_STEPS] = { "begin",	  "bound",  "update",
+							    "checkpoint", "sample", "commit" };
+	double prev = job->batch_t0;
+	size_t at = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < JOB_BATCH_STEPS && at < len; i++) {
+		if (job->step_done[i] <= 0)
+			continue;
+		at += (size_t)snprintf(buf + at, len - at, "%s%s %.1f", at ? ", " : "", names[i],
+				       (job->step_done[i] - prev) * 1000.0);
+		prev = job->step_done[i];
+	}
+}
+
 static void job_after_commit(struct job *job)
 {
 	double ms = (mono_now() - job->batch_t0) * 1000.0, pause;
-	char waiters[48];
+	char waiters[48], steps[160];
 
 	key_swap(&job->cursor, &job->upper);
 	/* the cursor's JSON is what the checkpoint row now holds: no need to encode again */
@@ -1207,9 +1231,10 @@ static void job_after_commit(struct job *job)
 		snprintf(waiters, sizeof(waiters), "waiters not counted");
 	else
 		snprintf(waiters, sizeof(waiters), "%" PRId64 " waiting on it", job->waiters);
+	job_steps_text(job, steps, sizeof(steps));
 	log_debug("batch %" PRId64 ": %" PRId64 " keys, %" PRId64
-		  " rows, %.1f ms, %s, next size %" PRId64,
-		  job->batches_done, job->batch_n, job->affected, ms, waiters, job->bs.size);
+		  " rows, %.1f ms, %s, next size %" PRId64 "; steps (ms): %s",
+		  job->batches_done, job->batch_n, job->affected, ms, waiters, job->bs.size, steps);
 	pause = (double)job->cfg->batch.sleep_ms / 1000.0 + job_lag_pause(job, ms);
 	if (pause > 0 && !job->stop_requested && !job->pause_requested &&
 	    !key_equal(&job->cursor, &job->high, job->cfg->nkey)) {
@@ -1464,6 +1489,8 @@ static void job_db_cb(const struct db_result *res, void *arg)
 	enum step step = job->step;
 
 	job->step = STEP_NONE;
+	if (in_batch(step))
+		job->step_done[step - STEP_BEGIN] = mono_now();
 	/* STEP_OWNER reads who holds the lock: its failure is a finding, handled below */
 	if (res->error != DB_OK && step != STEP_OWNER) {
 		job_on_error(job, step, res);
