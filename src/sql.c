@@ -443,13 +443,17 @@ char *sql_heartbeat_read(enum db_dialect d, const char *table)
 
 const char *sql_lock_waits(enum db_dialect d, const char *server_version)
 {
+	/* one pass over pg_stat_activity: with a second one in a subquery, planning took
+	 * 3 ms a sample (0.5 ms so), inside every batch's transaction. pg_blocking_pids
+	 * takes the lock manager's partitions: only for the sessions that wait, the
+	 * FILTER's AND stopping at its first false term */
 	if (d == DB_DIALECT_POSTGRES)
-		return "SELECT count(*), count(*) FILTER (WHERE $1::int = ANY(pg_blocking_pids(pid))),"
-		       " (SELECT count(*) FROM pg_catalog.pg_stat_activity a"
-		       " WHERE " PG_OTHERS_RUNNING
-		       " AND a.datname = current_database() AND a.pid <> $1::int)"
-		       " FROM pg_catalog.pg_stat_activity"
-		       " WHERE wait_event_type = 'Lock' AND pid <> $1::int";
+		return "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'),"
+		       " count(*) FILTER (WHERE wait_event_type = 'Lock'"
+		       " AND $1::int = ANY(pg_blocking_pids(pid))),"
+		       " count(*) FILTER (WHERE " PG_OTHERS_RUNNING
+		       " AND datname = current_database())"
+		       " FROM pg_catalog.pg_stat_activity WHERE pid <> $1::int";
 	/* MySQL 8 has no INNODB_LOCK_WAITS (performance_schema.data_lock_waits instead):
 	 * there only the count */
 	if (!strstr(server_version, "MariaDB") && strncmp(server_version, "5.", 2) != 0)
