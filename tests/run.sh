@@ -153,8 +153,8 @@ if ((!quick)) && ((${#ctest_filter[@]} == 0)); then
 	else
 		results[chaos]="FAILED (tests/chaos/run.sh exit $?)"
 	fi
-	section "benchmark, small (tests/bench/run.sh --rows 100000 --reps 1)"
-	if tests/bench/run.sh --rows 100000 --reps 1 --window 3 --out build/bench/ci </dev/null; then
+	section "benchmark, small (tests/bench/run.sh --rows 100000 --reps 1 --io-probe)"
+	if tests/bench/run.sh --rows 100000 --reps 1 --window 3 --io-probe --out build/bench/ci </dev/null; then
 		results[bench]="passed"
 	else
 		results[bench]="FAILED (tests/bench/run.sh exit $?)"

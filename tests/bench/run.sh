@@ -4,7 +4,7 @@
 #
 #   tests/bench/run.sh [--rows N] [--engine postgres|mysql|both] [--reps N]
 #                      [--methods LIST] [--window S] [--no-secondary-index] [--out DIR]
-#                      [--pg-conf TEXT] [--mysql-conf TEXT]
+#                      [--pg-conf TEXT] [--mysql-conf TEXT] [--io-probe]
 #
 #   --rows N       rows in the table (default 1000000; 10000000 works)
 #   --engine E     postgres, mysql or both (default both)
@@ -23,6 +23,9 @@
 #   --mysql-conf TEXT
 #                  lines added to both MariaDB servers' [mariadbd] section, after the
 #                  benchmark's own (e.g. "innodb_max_dirty_pages_pct_lwm = 10")
+#   --io-probe     beside each loaded run, the storage's stalls seen by a bystander
+#                  (logs/NAME.io, bench_probe io). Off by default: its fdatasync every
+#                  20 ms competes with the servers' own, and slows what is measured
 #
 # Installs what is missing (tests/lib/deps.sh --bench), builds a Release binary in
 # build/bench, starts throwaway servers with replicas (tests/lib/servers.sh, with
@@ -39,8 +42,8 @@
 #                 replica is slowed (its replay runs only part of the time)
 # each unloaded and under a foreground workload (pgbench / sysbench, 4 clients:
 # single-row UPDATE + SELECT by random key on the same table), and the workload alone.
-# Beside each loaded run's slow foreground transactions (logs/NAME.slow), the
-# storage's stalls seen by a bystander (logs/NAME.io, bench_probe io).
+# Beside each loaded run's slow foreground transactions (logs/NAME.slow), with
+# --io-probe the storage's stalls seen by a bystander (logs/NAME.io).
 # Replica lag is measured by the harness's own heartbeat (bench_probe lag), the
 # daemon's peak RSS and CPU by wait4 (bench_probe exec), beside the peak RSS of
 # programs that only load, or only connect through, the same client library
@@ -53,7 +56,7 @@
 # that leaves a wrong table, a tool that does not run) make the exit status non-zero.
 set -euo pipefail
 
-usage() { sed -n '2,50s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 die() {
 	echo "bench: $*" >&2
 	exit 1
@@ -72,6 +75,7 @@ job_yaml=""
 pg_conf=""
 mysql_conf=""
 secondary_index=1
+io_probe=0
 run_timeout=900 # seconds a backfilld run may take before the benchmark gives up
 while (($#)); do
 	case "$1" in
@@ -97,6 +101,7 @@ while (($#)); do
 		shift
 		;;
 	--no-secondary-index) secondary_index=0 ;;
+	--io-probe) io_probe=1 ;;
 	-h | --help)
 		usage
 		exit 0
@@ -399,6 +404,7 @@ lag_stop() {
 # $out/logs/NAME.io beside NAME.slow.
 io_pid=""
 io_start() {
+	((io_probe)) || return 0
 	"$probe" io "$work" "$out/logs/$1.io" >"$work/io.out" &
 	io_pid=$!
 }
