@@ -42,19 +42,15 @@ static void read_password(const char *path, char *buf, size_t size)
 	buf[strcspn(buf, "\r\n")] = '\0';
 }
 
-int main(int argc, char **argv)
+#ifdef FLOOR_POSTGRES
+static int library_loaded(void)
 {
-	char password[256];
+	return PQlibVersion() > 0;
+}
 
-	if (argc == 2 && strcmp(argv[1], "--load-only") == 0) {
-#ifdef FLOOR_POSTGRES
-		return PQlibVersion() > 0 ? 0 : 1;
-#else
-		return mysql_get_client_version() > 0 ? 0 : 1;
-#endif
-	}
-
-#ifdef FLOOR_POSTGRES
+/* connects, runs SELECT 1: 1 when it answered 1 */
+static int connect_and_select(int argc, char **argv, char *password, size_t size)
+{
 	const char *keys[] = { "dbname", "password", NULL };
 	const char *values[] = { NULL, password, NULL };
 	PGconn *conn;
@@ -63,7 +59,7 @@ int main(int argc, char **argv)
 
 	if (argc != 3)
 		die("usage", "bench_floor_postgres CONNINFO PASSWORD_FILE");
-	read_password(argv[2], password, sizeof(password));
+	read_password(argv[2], password, size);
 	values[0] = argv[1]; /* with expand_dbname, a conninfo string */
 	conn = PQconnectdbParams(keys, values, 1);
 	if (PQstatus(conn) != CONNECTION_OK)
@@ -73,7 +69,17 @@ int main(int argc, char **argv)
 	     strcmp(PQgetvalue(res, 0, 0), "1") == 0;
 	PQclear(res);
 	PQfinish(conn);
+	return ok;
+}
 #else
+static int library_loaded(void)
+{
+	return mysql_get_client_version() > 0;
+}
+
+/* connects, runs SELECT 1: 1 when it answered 1 */
+static int connect_and_select(int argc, char **argv, char *password, size_t size)
+{
 	MYSQL *conn;
 	MYSQL_RES *res;
 	MYSQL_ROW row;
@@ -81,7 +87,7 @@ int main(int argc, char **argv)
 
 	if (argc != 6)
 		die("usage", "bench_floor_mysql HOST PORT USER DATABASE PASSWORD_FILE");
-	read_password(argv[5], password, sizeof(password));
+	read_password(argv[5], password, size);
 	conn = mysql_init(NULL);
 	if (!conn)
 		die("mysql_init failed", NULL);
@@ -94,7 +100,18 @@ int main(int argc, char **argv)
 	ok = row && row[0] && strcmp(row[0], "1") == 0;
 	mysql_free_result(res);
 	mysql_close(conn);
+	return ok;
+}
 #endif
+
+int main(int argc, char **argv)
+{
+	char password[256];
+	int ok;
+
+	if (argc == 2 && strcmp(argv[1], "--load-only") == 0)
+		return library_loaded() ? 0 : 1;
+	ok = connect_and_select(argc, argv, password, sizeof(password));
 	memset(password, 0, sizeof(password));
 	if (!ok)
 		die("SELECT 1 did not answer 1", NULL);
