@@ -1227,14 +1227,18 @@ static void job_after_commit(struct job *job)
 	job->attempts = 0;
 	job_note_contention(job);
 	batchsize_success(&job->bs, job->bound_found, ms);
-	if (job->waiters < 0)
-		snprintf(waiters, sizeof(waiters), "waiters not counted");
-	else
-		snprintf(waiters, sizeof(waiters), "%" PRId64 " waiting on it", job->waiters);
-	job_steps_text(job, steps, sizeof(steps));
-	log_debug("batch %" PRId64 ": %" PRId64 " keys, %" PRId64
-		  " rows, %.1f ms, %s, next size %" PRId64 "; steps (ms): %s",
-		  job->batches_done, job->batch_n, job->affected, ms, waiters, job->bs.size, steps);
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
+		if (job->waiters < 0)
+			snprintf(waiters, sizeof(waiters), "waiters not counted");
+		else
+			snprintf(waiters, sizeof(waiters), "%" PRId64 " waiting on it",
+				 job->waiters);
+		job_steps_text(job, steps, sizeof(steps));
+		log_debug("batch %" PRId64 ": %" PRId64 " keys, %" PRId64
+			  " rows, %.1f ms, %s, next size %" PRId64 "; steps (ms): %s",
+			  job->batches_done, job->batch_n, job->affected, ms, waiters, job->bs.size,
+			  steps);
+	}
 	pause = (double)job->cfg->batch.sleep_ms / 1000.0 + job_lag_pause(job, ms);
 	if (pause > 0 && !job->stop_requested && !job->pause_requested &&
 	    !key_equal(&job->cursor, &job->high, job->cfg->nkey)) {

@@ -40,6 +40,11 @@ void log_set_json(int json)
 	lg.json = json;
 }
 
+int log_enabled(enum log_level level)
+{
+	return level >= lg.min;
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	char msg[2048], ts[40], line[4096];

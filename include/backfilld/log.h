@@ -11,6 +11,8 @@ void log_set_level(enum log_level min);
 /* Text (0) or one JSON object per line (1), from the next line on: log.format. */
 void log_set_json(int json);
 
+/* whether a line of this level would be written: to skip work done only for it */
+int log_enabled(enum log_level level);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)

@@ -224,6 +224,9 @@ b_replica() {
 
 now_us() { echo "${EPOCHREALTIME/[.,]/}"; }
 
+# field FILE KEY: the number after KEY= in a probe's one-line output
+field() { sed "s/.*$2=\([0-9.]*\).*/\1/" "$1"; }
+
 # record REP METHOD LOAD KEY VALUE
 record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$engine" "$@" >>"$results"; }
 
@@ -600,7 +603,7 @@ backfilld_job() {
 client_floor() {
 	"$probe" exec "$work/floor" "${floor}_$engine" --load-only ||
 		die "the client library's floor: $engine's library did not load"
-	record "$1" backfilld idle floor_load_rss_kib "$(sed 's/.*rss_kib=\([0-9]*\).*/\1/' "$work/floor")"
+	record "$1" backfilld idle floor_load_rss_kib "$(field "$work/floor" rss_kib)"
 	if [[ "$engine" == postgres ]]; then
 		"$probe" exec "$work/floor" "${floor}_postgres" \
 			"host=127.0.0.1 port=$BACKFILLD_PG_PORT dbname=bench user=$BACKFILLD_PG_USER" \
@@ -610,7 +613,7 @@ client_floor() {
 			"$BACKFILLD_MY_USER" bench "$BACKFILLD_MY_PASSWORD_FILE" ||
 			die "the client library's floor: no connection"
 	fi
-	record "$1" backfilld idle floor_rss_kib "$(sed 's/.*rss_kib=\([0-9]*\).*/\1/' "$work/floor")"
+	record "$1" backfilld idle floor_rss_kib "$(field "$work/floor" rss_kib)"
 }
 
 # method_backfilld REP LOAD [EXTRA_YAML]: also records the daemon's peak RSS, CPU
@@ -648,13 +651,13 @@ method_backfilld() {
 	# the run ends with a verify walk; the backfill itself ends at state done
 	done_line=$(grep -m 1 -- '-> done' "$work/daemon.log") || die "no state done in the daemon's log"
 	done_ms=$(date -d "${done_line%% *}" +%s%3N)
-	record "$rep" "$4" "$load" rss_kib "$(sed 's/.*rss_kib=\([0-9]*\).*/\1/' "$work/rusage")"
-	record "$rep" "$4" "$load" anon_kib "$(sed 's/.*anon_kib=\([0-9]*\).*/\1/' "$work/rusage")"
-	record "$rep" "$4" "$load" daemon_cpu_s "$(sed 's/.*cpu_s=\([0-9.]*\).*/\1/' "$work/rusage")"
-	record "$rep" "$4" "$load" wall_with_verify_s "$(sed 's/.*wall_s=\([0-9.]*\).*/\1/' "$work/rusage")"
-	record "$rep" "$4" "$load" status_p50_ms "$(sed 's/.*p50_ms=\([0-9.]*\).*/\1/' "$work/status.out")"
-	record "$rep" "$4" "$load" status_p99_ms "$(sed 's/.*p99_ms=\([0-9.]*\).*/\1/' "$work/status.out")"
-	record "$rep" "$4" "$load" status_samples "$(sed 's/.*samples=\([0-9]*\).*/\1/' "$work/status.out")"
+	record "$rep" "$4" "$load" rss_kib "$(field "$work/rusage" rss_kib)"
+	record "$rep" "$4" "$load" anon_kib "$(field "$work/rusage" anon_kib)"
+	record "$rep" "$4" "$load" daemon_cpu_s "$(field "$work/rusage" cpu_s)"
+	record "$rep" "$4" "$load" wall_with_verify_s "$(field "$work/rusage" wall_s)"
+	record "$rep" "$4" "$load" status_p50_ms "$(field "$work/status.out" p50_ms)"
+	record "$rep" "$4" "$load" status_p99_ms "$(field "$work/status.out" p99_ms)"
+	record "$rep" "$4" "$load" status_samples "$(field "$work/status.out" samples)"
 	awk -v a="$done_ms" -v b="$((t0 / 1000))" 'BEGIN { printf "%.3f", (a - b) / 1000 }' >"$work/secs"
 }
 
