@@ -11,11 +11,14 @@
  *       age between 0 and INTERVAL_MS. Passwords: PGPASSWORD (libpq reads it) or
  *       BENCH_MYSQL_PASSWORD; never argv.
  *
- *   bench_probe status SOCKET INTERVAL_MS
+ *   bench_probe status SOCKET INTERVAL_MS [SLOWFILE]
  *       Sends "status json" to the daemon's socket every INTERVAL_MS and times each
  *       round trip (connect, request, whole answer). Waits for the socket to appear;
  *       stops on SIGTERM/SIGINT or when the daemon has gone, then prints
  *           status samples=N p50_ms=X p99_ms=X max_ms=X failures=N
+ *       With SLOWFILE, each round trip over 1 ms goes there as one line, with the
+ *       UTC time it started at, as the daemon's log writes it:
+ *           HH:MM:SS.mmm status MS
  *
  *   bench_probe exec OUTFILE COMMAND [ARG...]
  *       Runs COMMAND, waits for it and writes its peak RSS and CPU time, from the
@@ -81,6 +84,18 @@ static int64_t now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* the UTC time of day as the daemon's log writes it: HH:MM:SS.mmm */
+static void utc_hms(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(buf, len, "%02d:%02d:%02d.%03ld", tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 ts.tv_nsec / 1000000);
 }
 
 static void sleep_ms(long ms)
@@ -320,17 +335,27 @@ static int cmd_status(int argc, char **argv)
 	long interval_ms;
 	int64_t us;
 	int seen = 0, failures = 0;
+	char when[32];
+	FILE *slow = NULL;
 
-	if (argc != 4)
-		die("usage", "status SOCKET INTERVAL_MS");
+	if (argc != 4 && argc != 5)
+		die("usage", "status SOCKET INTERVAL_MS [SLOWFILE]");
 	interval_ms = atol(argv[3]);
+	if (argc == 5) {
+		slow = fopen(argv[4], "w");
+		if (!slow)
+			die(argv[4], NULL);
+	}
 	memset(&s, 0, sizeof(s));
 	pthread_mutex_init(&s.lock, NULL);
 	while (!stop_requested) {
+		utc_hms(when, sizeof(when));
 		us = status_round_trip(argv[2]);
 		if (us >= 0) {
 			samples_add(&s, us);
 			seen = 1;
+			if (slow && us > 1000)
+				fprintf(slow, "%s status %.2f\n", when, (double)us / 1000.0);
 		} else if (seen) {
 			/* the daemon has finished; one refused connect is its exit */
 			if (access(argv[2], F_OK) != 0)
@@ -339,6 +364,8 @@ static int cmd_status(int argc, char **argv)
 		}
 		sleep_ms(interval_ms);
 	}
+	if (slow)
+		fclose(slow);
 	qsort(s.v, s.n, sizeof(int64_t), cmp_i64);
 	printf("status samples=%zu p50_ms=%.3f p99_ms=%.3f max_ms=%.3f failures=%d\n", s.n,
 	       pct_ms(&s, 50), pct_ms(&s, 99), pct_ms(&s, 100), failures);
@@ -412,17 +439,6 @@ static int cmd_exec(int argc, char **argv)
 }
 
 /* ---- io: the storage's stalls, seen by a bystander */
-
-static void utc_hms(char *buf, size_t len)
-{
-	struct timespec ts;
-	struct tm tm;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(buf, len, "%02d:%02d:%02d.%03ld", tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 ts.tv_nsec / 1000000);
-}
 
 /* the "full" total of /proc/pressure/io in microseconds, or -1 (no PSI) */
 static int64_t io_full_us(void)

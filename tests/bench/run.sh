@@ -43,7 +43,8 @@
 # each unloaded and under a foreground workload (pgbench / sysbench, 4 clients:
 # single-row UPDATE + SELECT by random key on the same table), and the workload alone.
 # Beside each loaded run's slow foreground transactions (logs/NAME.slow), with
-# --io-probe the storage's stalls seen by a bystander (logs/NAME.io).
+# --io-probe the storage's stalls seen by a bystander (logs/NAME.io); beside each
+# backfilld run's log, its status round trips over 1 ms (logs/NAME.status).
 # Replica lag is measured by the harness's own heartbeat (bench_probe lag), the
 # daemon's peak RSS and CPU by wait4 (bench_probe exec), beside the peak RSS of
 # programs that only load, or only connect through, the same client library
@@ -622,7 +623,8 @@ method_backfilld() {
 	local rep=$1 load=$2 t0 done_line done_ms status_pid
 	backfilld_job "$work/job.yaml" "${3:-}"
 	rm -f "$work/status.sock"
-	"$probe" status "$work/status.sock" 20 >"$work/status.out" &
+	"$probe" status "$work/status.sock" 20 "$out/logs/$engine-$4-$load-$rep.status" \
+		>"$work/status.out" &
 	status_pid=$!
 	t0=$(now_us)
 	"$probe" exec "$work/rusage" "$bin" run -c "$work/job.yaml" 2>"$work/daemon.log" >/dev/null &
