@@ -21,6 +21,7 @@ void batchsize_init(struct batchsize *b, int64_t size, int64_t min, int64_t max,
 	b->presumed = 0;
 	b->contended_ms = 0;
 	b->waited = 0;
+	b->ramp_ms = 0;
 	b->recover_to = 0;
 	b->step = 0;
 	b->size = clamp(b, (double)size);
@@ -77,13 +78,22 @@ void batchsize_success(struct batchsize *b, int full, double ms)
 
 int64_t batchsize_target(const struct batchsize *b)
 {
+	int64_t t = b->target_ms;
+
 	if (b->contended_ms <= 0 || b->contended_ms >= b->target_ms)
 		return b->target_ms;
 	if (b->contended)
 		return b->contended_ms;
-	if (b->waited && b->contended_ms * BATCHSIZE_WAITED_FACTOR < b->target_ms)
-		return b->contended_ms * BATCHSIZE_WAITED_FACTOR;
-	return b->target_ms;
+	if (b->waited && b->contended_ms * BATCHSIZE_WAITED_FACTOR < t)
+		t = b->contended_ms * BATCHSIZE_WAITED_FACTOR;
+	if (b->ramp_ms > 0 && b->ramp_ms < t)
+		t = b->ramp_ms;
+	return t;
+}
+
+void batchsize_ramp(struct batchsize *b, int64_t ceiling_ms)
+{
+	b->ramp_ms = ceiling_ms > 0 ? ceiling_ms : 0;
 }
 
 void batchsize_contention(struct batchsize *b, int contended, int64_t contended_ms, int seen)

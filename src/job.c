@@ -102,6 +102,7 @@ struct job {
 
 	/* the batch in flight */
 	struct batchsize bs;
+	double ramp_at; /* when bs.ramp_ms last stepped up; 0 with no ramp */
 	int64_t batch_n;
 	int bound_found;
 	int64_t affected;
@@ -1125,17 +1126,56 @@ static void job_send_lock_sample(struct job *job)
 		job_send(job, STEP_COMMIT, "COMMIT", 0, NULL);
 }
 
+/* After the start's presumption of contention has ended with other sessions
+ * running, but none seen waiting, the target goes up from contended_target_time
+ * to target_time in steps: twice as long every THROTTLE_CONTENDED_START seconds
+ * in which nobody is seen waiting. Short batches are seldom waited on, however
+ * busy the table, so their samples see few of the waits; a jump to target_time
+ * makes the first waits that are seen as long as a long batch. start: the
+ * presumption has just ended; else called before every batch while nobody waits. */
+static void job_ramp(struct job *job, int start)
+{
+	int64_t ms = job->cfg->batch.contended_target_time_ms;
+	double now = mono_now();
+
+	if (start) {
+		job->ramp_at = now;
+		batchsize_ramp(&job->bs, 2 * ms);
+	} else if (job->ramp_at > 0 && now - job->ramp_at >= THROTTLE_CONTENDED_START) {
+		job->ramp_at = now;
+		batchsize_ramp(&job->bs, 2 * job->bs.ramp_ms);
+	} else {
+		return;
+	}
+	if (job->bs.ramp_ms >= job->cfg->batch.target_time_ms) {
+		job->ramp_at = 0;
+		batchsize_ramp(&job->bs, 0);
+	}
+	if (start)
+		log_info("no session waits on the batches' locks and the lag is low, but other "
+			 "sessions run: they aim at %" PRId64 " ms, and twice as long every %.0f s "
+			 "in which nobody is seen waiting",
+			 batchsize_target(&job->bs), THROTTLE_CONTENDED_START);
+	else
+		log_info(
+			"nobody seen waiting on the batches' locks for %.0f s: they aim at %" PRId64
+			" ms%s",
+			THROTTLE_CONTENDED_START, batchsize_target(&job->bs),
+			job->ramp_at > 0 ? "" : " again");
+}
+
 /* Batches aim at batch.contended_target_time while sessions wait on their locks
  * (and from the start until the throttle's samples show that none do), and while
  * a replica's lag is past half of max_replication_lag. Once a session has waited,
- * they aim at most at BATCHSIZE_WAITED_FACTOR times that for the rest of the run. */
+ * they aim at most at BATCHSIZE_WAITED_FACTOR times that for the rest of the run.
+ * Between the start's presumption and target_time, job_ramp. */
 static void job_note_contention(struct job *job)
 {
 	int c = job->thr ? throttle_contended(job->thr) : -1;
 	int seen = c == 1 && throttle_waits_seen(job->thr);
 	int lag = job->thr ? throttle_lag_near(job->thr) : 0;
 	int64_t ms = job->cfg->batch.contended_target_time_ms;
-	int on = c == 1 || lag, was = job->bs.contended;
+	int on = c == 1 || lag, was = job->bs.contended, presumed = job->bs.presumed;
 
 	if (ms >= job->cfg->batch.target_time_ms) {
 		batchsize_contention(&job->bs, 0, ms, 0);
@@ -1150,6 +1190,17 @@ static void job_note_contention(struct job *job)
 	if (seen && !job->bs.waited)
 		batchsize_waited(&job->bs);
 	batchsize_contention(&job->bs, on, ms, seen || lag);
+	if (job->bs.waited) {
+		/* a wait seen ends the ramp: the contended targets take over */
+		job->ramp_at = 0;
+		batchsize_ramp(&job->bs, 0);
+	} else if (!on && was && presumed && !throttle_start_quiet(job->thr) &&
+		   2 * ms < job->cfg->batch.target_time_ms) {
+		job_ramp(job, 1);
+		return;
+	} else if (!on) {
+		job_ramp(job, 0);
+	}
 	if (!on && was && job->bs.waited)
 		log_info(
 			"no session waits on the batches' locks and the lag is low: they aim at %" PRId64

@@ -65,6 +65,7 @@ struct throttle {
 	double behind_seen;
 	int behind_ever;    /* a sample has seen a session behind the batch */
 	int quiet;	    /* lock samples in a row that saw no other session running */
+	int quiet_ended;    /* they ended the start's presumption early */
 	double quiet_since; /* when the first of them was read */
 	double trx_read_at; /* MySQL: when a read of InnoDB's lock views last ended */
 	double batch_since; /* when the batch in flight began; 0 between batches */
@@ -511,8 +512,10 @@ static void start_quiet(struct throttle *t, const char *others)
 	}
 	if (t->quiet++ == 0)
 		t->quiet_since = now;
-	if (t->quiet >= THROTTLE_QUIET_SAMPLES && now - t->quiet_since >= THROTTLE_QUIET_TIME)
+	if (t->quiet >= THROTTLE_QUIET_SAMPLES && now - t->quiet_since >= THROTTLE_QUIET_TIME) {
 		t->behind_seen = now - THROTTLE_CONTENDED_HOLD;
+		t->quiet_ended = 1;
+	}
 }
 
 /* InnoDB fills INNODB_TRX and INNODB_LOCK_WAITS from a cache that it refreshes only
@@ -858,6 +861,7 @@ void throttle_start(struct throttle *t, long own_session)
 	/* contended until the samples have shown nobody waiting for a while */
 	t->behind_seen = mono_now() - (THROTTLE_CONTENDED_HOLD - THROTTLE_CONTENDED_START);
 	t->quiet = 0;
+	t->quiet_ended = 0;
 	ev_timer_start(t->loop, &t->locks_timer);
 	if (lag_enabled(t) && t->nreplicas > 0) {
 		double iv = hb_interval(t->cfg);
@@ -948,6 +952,11 @@ int throttle_contended(const struct throttle *t)
 int throttle_waits_seen(const struct throttle *t)
 {
 	return t->behind_ever;
+}
+
+int throttle_start_quiet(const struct throttle *t)
+{
+	return t->quiet_ended;
 }
 
 void throttle_batch_running(struct throttle *t, int running)

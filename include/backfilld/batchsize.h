@@ -31,6 +31,8 @@ struct batchsize {
 	/* sessions have waited on the batches: the target stays at most
 	 * BATCHSIZE_WAITED_FACTOR * contended_ms */
 	int waited;
+	/* > 0: the target stays at most this (batchsize_ramp) */
+	int64_t ramp_ms;
 	int64_t recover_to; /* the size before the last timeout: grown back to additively */
 	int64_t step;	    /* the additive step */
 };
@@ -52,8 +54,13 @@ void batchsize_contention(struct batchsize *b, int contended, int64_t contended_
  * is at most BATCHSIZE_WAITED_FACTOR * contended_ms, also once nobody waits; on a
  * large table waits are rare, but each one lasts as long as a batch. */
 void batchsize_waited(struct batchsize *b);
+/* A ceiling on the target while nobody is seen waiting (0: none): after the start's
+ * presumption of contention has ended with other sessions running, the target steps
+ * up from contended_ms to target_ms instead of jumping there, so that waits that the
+ * short batches were too short to show are caught while batches are still short. */
+void batchsize_ramp(struct batchsize *b, int64_t ceiling_ms);
 /* What the size aims at now: contended_ms while contended (when lower), else
- * target_ms, bounded as batchsize_waited says. */
+ * target_ms, bounded as batchsize_waited and batchsize_ramp say. */
 int64_t batchsize_target(const struct batchsize *b);
 /* The batch failed on a lock or statement timeout, or as a deadlock victim. */
 void batchsize_timeout(struct batchsize *b);

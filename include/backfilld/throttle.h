@@ -98,6 +98,10 @@ int throttle_contended(const struct throttle *t);
 /* 1 once a session has been seen waiting behind the batch (since
  * throttle_start): throttle_contended's 1 is then measured, not presumed. */
 int throttle_waits_seen(const struct throttle *t);
+/* Whether the start's presumption of contention ended early because no other
+ * session ran a statement (THROTTLE_QUIET_SAMPLES), rather than after its full
+ * THROTTLE_CONTENDED_START seconds with others running but none seen waiting. */
+int throttle_start_quiet(const struct throttle *t);
 /* A batch takes a lock sample of its own just before its COMMIT, while it still
  * holds every lock it took: a session blocked by a batch waits until that COMMIT,
  * so this sample sees every session the batch stalled, however short the batch

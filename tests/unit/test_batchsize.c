@@ -200,6 +200,41 @@ static void test_waited_bounds_the_target_for_the_run(void **state)
 	assert_int_equal(batchsize_target(&b), 500);
 }
 
+static void test_ramp_caps_the_target_until_lifted(void **state)
+{
+	struct batchsize b;
+
+	/* the start's presumption ended with others running: 100 ms, not 500 */
+	batchsize_init(&b, 1000, 100, 50000, 500);
+	batchsize_contention(&b, 1, 50, 0);
+	batchsize_contention(&b, 0, 50, 0);
+	batchsize_ramp(&b, 100);
+	assert_int_equal(batchsize_target(&b), 100);
+	/* 0.01 ms a row: the size settles where a batch takes about 100 ms */
+	for (int i = 0; i < 100; i++)
+		batchsize_success(&b, 1, (double)b.size * 0.01);
+	assert_true(b.size >= 8000 && b.size <= 10000);
+	/* the next step, then lifted: target_time again, and the size follows */
+	batchsize_ramp(&b, 200);
+	assert_int_equal(batchsize_target(&b), 200);
+	batchsize_ramp(&b, 0);
+	assert_int_equal(batchsize_target(&b), 500);
+	for (int i = 0; i < 100; i++)
+		batchsize_success(&b, 1, (double)b.size * 0.01);
+	assert_true(b.size >= 40000 && b.size <= 50000);
+	/* contention wins over a ramp, and a lower bound after waits stays lower */
+	batchsize_ramp(&b, 400);
+	batchsize_contention(&b, 1, 50, 1);
+	assert_int_equal(batchsize_target(&b), 50);
+	batchsize_waited(&b);
+	batchsize_contention(&b, 0, 50, 0);
+	assert_int_equal(batchsize_target(&b), 50 * BATCHSIZE_WAITED_FACTOR);
+	/* a ceiling over target_time changes nothing */
+	batchsize_init(&b, 1000, 100, 50000, 500);
+	batchsize_ramp(&b, 800);
+	assert_int_equal(batchsize_target(&b), 500);
+}
+
 static void test_short_last_batch_teaches_nothing(void **state)
 {
 	struct batchsize b;
@@ -232,6 +267,7 @@ int main(void)
 		cmocka_unit_test(test_contended_aims_at_its_own_target),
 		cmocka_unit_test(test_presumed_contention_keeps_fast_growth),
 		cmocka_unit_test(test_waited_bounds_the_target_for_the_run),
+		cmocka_unit_test(test_ramp_caps_the_target_until_lifted),
 		cmocka_unit_test(test_short_last_batch_teaches_nothing),
 		cmocka_unit_test(test_limits_clamp),
 	};
