@@ -12,8 +12,9 @@
 #   control     the status socket's requests, `set` applied to a job's settings
 #
 # Installs clang and its runtime when missing, builds in build/fuzz, and runs the
-# targets side by side, one per core, each from its seed corpus (tests/fuzz/corpus/TARGET) plus the inputs of past
-# crashes (tests/fuzz/regressions/TARGET). A crash, leak, sanitizer report or
+# targets side by side, one per core, each from its seed corpus
+# (tests/fuzz/corpus/TARGET) plus the inputs of past crashes
+# (tests/fuzz/regressions/TARGET). A crash, leak, sanitizer report or
 # timeout fails the run; the input is left in build/fuzz/artifacts/TARGET-*: fix
 # the cause and keep the input in tests/fuzz/regressions/TARGET, where every test
 # run replays it (ctest's unit.fuzz_replay.* tests).
